@@ -1,0 +1,51 @@
+//! The pooled HTTP(S) client of one target: its own keep-alive pool, separate from the primary's
+//! and from every other target's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::ClientConfig;
+
+use crate::copy::CopyBody;
+use crate::error::BuildError;
+use crate::target::TargetConfig;
+
+pub(crate) type CopyClient = Client<HttpsConnector<HttpConnector>, CopyBody>;
+
+/// How long an idle pooled connection to a target is kept.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A rustls client configuration trusting the webpki roots.
+pub(crate) fn default_tls() -> Result<ClientConfig, BuildError> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BuildError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// A client for one target; at most `workers` idle connections are kept.
+pub(crate) fn build_client(tls: ClientConfig, target: &TargetConfig) -> CopyClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(target.timeout));
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(target.workers)
+        .build(https)
+}

@@ -1,0 +1,232 @@
+//! The shadow copy: what the request path captures once ([`CopyHead`], the body chunks), and the
+//! request a worker builds from it for one target (DESIGN §5).
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{Method, Request, Uri};
+use http_body::{Body, Frame, SizeHint};
+
+use crate::hop::remove_hop_by_hop;
+use crate::target::{HostMode, TargetConfig};
+
+static X_MIRROR: HeaderName = HeaderName::from_static("x-mirror");
+static X_MIRRORED_FROM: HeaderName = HeaderName::from_static("x-mirrored-from");
+
+/// The request head as the client sent it, shared by every target's copy.
+#[derive(Debug)]
+pub(crate) struct CopyHead {
+    method: Method,
+    path_and_query: PathAndQuery,
+    headers: http::HeaderMap,
+    original_host: Option<HeaderValue>,
+    pub(crate) request_id: HeaderValue,
+}
+
+impl CopyHead {
+    /// Captures the head. `parts.headers` already carries `request_id`.
+    pub(crate) fn capture(parts: &Parts, request_id: HeaderValue) -> Self {
+        let original_host = parts.headers.get(HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        Self {
+            method: parts.method.clone(),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            headers: parts.headers.clone(),
+            original_host,
+            request_id,
+        }
+    }
+}
+
+/// The whole request body, as the shared chunks the primary streamed.
+#[derive(Debug, Clone)]
+pub(crate) struct CopyChunks {
+    pub(crate) chunks: Arc<[Bytes]>,
+    pub(crate) len: usize,
+}
+
+/// Builds the copy of `head` for `target` (done on a worker, never on the request path).
+pub(crate) fn build_request(
+    target: &TargetConfig,
+    head: &CopyHead,
+    body: Option<&CopyChunks>,
+) -> Result<Request<CopyBody>, http::Error> {
+    let path_and_query = if target.base_path.is_empty() {
+        head.path_and_query.clone()
+    } else {
+        let joined = format!("{}{}", target.base_path, head.path_and_query.as_str());
+        PathAndQuery::try_from(joined)?
+    };
+    let uri = Uri::builder()
+        .scheme(target.scheme.clone())
+        .authority(target.authority.clone())
+        .path_and_query(path_and_query)
+        .build()?;
+
+    let mut headers = head.headers.clone();
+    remove_hop_by_hop(&mut headers);
+    headers.insert(X_MIRROR.clone(), HeaderValue::from_static("1"));
+    if let Some(host) = &head.original_host {
+        headers.insert(X_MIRRORED_FROM.clone(), host.clone());
+    }
+    for name in &target.remove_headers {
+        headers.remove(name);
+    }
+    for (name, value) in &target.add_headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    let host = match &target.host {
+        HostMode::Original => head.original_host.clone(),
+        HostMode::Target => HeaderValue::from_str(target.authority.as_str()).ok(),
+        HostMode::Literal(v) => Some(v.clone()),
+    };
+    match host {
+        Some(h) => headers.insert(HOST, h),
+        None => headers.remove(HOST),
+    };
+    let body = match body {
+        Some(b) if target.body => {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(b.len));
+            CopyBody::chunks(b.chunks.clone())
+        }
+        _ => {
+            headers.remove(CONTENT_LENGTH);
+            CopyBody::empty()
+        }
+    };
+
+    let mut req = Request::new(body);
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// A copy's body: the primary's chunks, shared, replayed in order.
+#[derive(Debug)]
+pub struct CopyBody {
+    chunks: Arc<[Bytes]>,
+    next: usize,
+    remaining: u64,
+}
+
+impl CopyBody {
+    fn empty() -> Self {
+        Self::chunks(Arc::new([]))
+    }
+
+    fn chunks(chunks: Arc<[Bytes]>) -> Self {
+        let remaining = chunks.iter().map(|c| c.len() as u64).sum();
+        Self {
+            chunks,
+            next: 0,
+            remaining,
+        }
+    }
+}
+
+impl Body for CopyBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let Some(chunk) = self.chunks.get(self.next).cloned() else {
+            return Poll::Ready(None);
+        };
+        self.next += 1;
+        self.remaining -= chunk.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn head(uri: &str, headers: &[(&str, &str)]) -> CopyHead {
+        let mut b = Request::builder().method("POST").uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let parts = b.body(()).unwrap().into_parts().0;
+        CopyHead::capture(&parts, HeaderValue::from_static("rid"))
+    }
+
+    #[tokio::test]
+    async fn joins_base_path_and_keeps_raw_path_and_query() {
+        let t = TargetConfig::builder("http://canary:9/base/").build().unwrap();
+        let h = head("/a/%2F..//b?x=1&y=%20", &[("host", "shop.example")]);
+        let req = build_request(&t, &h, None).unwrap();
+        assert_eq!(req.uri(), "http://canary:9/base/a/%2F..//b?x=1&y=%20");
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.headers()["host"], "shop.example");
+        assert_eq!(req.headers()["x-mirror"], "1");
+        assert_eq!(req.headers()["x-mirrored-from"], "shop.example");
+    }
+
+    #[tokio::test]
+    async fn host_modes_and_header_mutations() {
+        let h = head(
+            "/",
+            &[("host", "shop.example"), ("x-drop", "1"), ("x-replace", "old")],
+        );
+        let t = TargetConfig::builder("http://canary:9")
+            .host_target()
+            .remove_header("x-drop")
+            .remove_header("x-mirror")
+            .add_header("x-replace", "new")
+            .build()
+            .unwrap();
+        let req = build_request(&t, &h, None).unwrap();
+        assert_eq!(req.headers()["host"], "canary:9");
+        assert!(!req.headers().contains_key("x-drop"));
+        assert!(!req.headers().contains_key("x-mirror"));
+        assert_eq!(req.headers()["x-replace"], "new");
+        let t = TargetConfig::builder("http://canary:9").host_literal("lit:1").build().unwrap();
+        assert_eq!(build_request(&t, &h, None).unwrap().headers()["host"], "lit:1");
+    }
+
+    #[tokio::test]
+    async fn body_is_replayed_or_left_out() {
+        let h = head("/", &[("content-length", "5"), ("transfer-encoding", "chunked")]);
+        let body = CopyChunks {
+            chunks: vec![Bytes::from_static(b"he"), Bytes::from_static(b"llo")].into(),
+            len: 5,
+        };
+        let t = TargetConfig::builder("http://c").build().unwrap();
+        let req = build_request(&t, &h, Some(&body)).unwrap();
+        assert_eq!(req.headers()["content-length"], "5");
+        assert!(!req.headers().contains_key("transfer-encoding"));
+        assert_eq!(req.into_body().collect().await.unwrap().to_bytes(), "hello");
+        let t = TargetConfig::builder("http://c").body(false).build().unwrap();
+        let req = build_request(&t, &h, Some(&body)).unwrap();
+        assert!(!req.headers().contains_key("content-length"));
+        assert!(req.body().is_end_stream());
+    }
+}

@@ -1,0 +1,83 @@
+//! # shadowgate
+//!
+//! A [`tower`](https://docs.rs/tower) middleware that sends every request to the service it wraps
+//! (the *primary*) and tees copies of chosen requests to *shadow targets*, such as a canary or a
+//! new build, so new code meets real traffic with no risk to the users being served.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use shadowgate::{MirrorLayer, TargetConfig};
+//! use tower::ServiceBuilder;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let canary = TargetConfig::builder("http://127.0.0.1:9000")
+//!     .name("canary")
+//!     .sample(0.1)
+//!     .timeout(Duration::from_secs(2))
+//!     .build()?;
+//! let mirror = MirrorLayer::builder()
+//!     .target(canary)
+//!     .on_outcome(|e: &shadowgate::OutcomeEvent<'_>| println!("{} {}", e.target, e.outcome))
+//!     .build()?;
+//! let app = ServiceBuilder::new().layer(mirror.clone()).service_fn(
+//!     |req: http::Request<shadowgate::MirrorBody<http_body_util::Empty<bytes::Bytes>>>| async move {
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("primary")))
+//!     },
+//! );
+//! # let _ = app;
+//! // ... serve `app`; on the way out:
+//! mirror.shutdown(Duration::from_secs(1)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - **The primary never waits for a shadow.** `poll_ready` is the primary's alone. Admitting a
+//!   copy is a `try_send` on a bounded queue, never an await; a fixed set of workers per target
+//!   drains it, on their own tasks, with their own connection pools.
+//! - **Bounded cost.** Per target at most `workers` copies in flight and `queue` waiting, each with
+//!   a body of at most `max_body_bytes`. Past a bound the copy is dropped and counted.
+//! - **Exactly one outcome** ([`Outcome`]) per sampled request and target, counted in
+//!   `shadowgate_mirror_requests_total` and passed to the [`OnOutcome`] hook.
+//! - **Fidelity.** The wrapped service gets the request and its body bytes unchanged (the only
+//!   change: an `X-Request-Id` is added to a sampled request that has none). The copy gets the same
+//!   method, raw path and query, headers and body bytes, less hop-by-hop headers, plus
+//!   `X-Mirror: 1`, `X-Mirrored-From` and the target's own header changes.
+//! - **Streaming.** The body streams to the primary as it arrives; its `Bytes` are shared into the
+//!   copy (no copying) and the copy is sent once the body has ended. Upgrades and CONNECT are
+//!   never mirrored (`skipped_upgrade`).
+//!
+//! Copies are never retried, never follow redirects, and their responses are read and discarded.
+//! A client that disconnects does not cancel copies already dispatched.
+
+mod body;
+mod client;
+mod copy;
+mod dispatch;
+mod error;
+mod future;
+mod hop;
+mod layer;
+mod metrics;
+mod outcome;
+mod policy;
+mod rate;
+mod request_id;
+mod service;
+mod target;
+
+pub use body::MirrorBody;
+pub use copy::CopyBody;
+pub use error::BuildError;
+pub use future::ResponseFuture;
+pub use hop::{is_upgrade, remove_hop_by_hop};
+pub use layer::{MirrorLayer, MirrorLayerBuilder, ShutdownReport, TargetStats};
+pub use metrics::MirrorMetrics;
+pub use outcome::{OnOutcome, Outcome, OutcomeEvent};
+pub use policy::{ClientAddr, SampleBy, SampleRatio};
+pub use request_id::{ensure_request_id, new_request_id, X_REQUEST_ID};
+pub use service::Mirror;
+pub use target::{
+    HostMode, TargetBuilder, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE, DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
+};
