@@ -70,7 +70,7 @@ where
             }
             // The last frame: some servers stop polling at `is_end_stream` and never see `None`.
             if frame.is_none() || this.inner.is_end_stream() {
-                if let Some(tee) = this.tee.take() {
+                if let Some(mut tee) = this.tee.take() {
                     tee.finish();
                 }
             }
@@ -129,7 +129,7 @@ impl Tee {
     }
 
     /// The body is whole: dispatch every pending copy.
-    fn finish(mut self: Box<Self>) {
+    fn finish(&mut self) {
         let body = CopyChunks {
             chunks: std::mem::take(&mut self.chunks).into(),
             len: self.len,

@@ -180,7 +180,9 @@ mod tests {
 
     #[tokio::test]
     async fn joins_base_path_and_keeps_raw_path_and_query() {
-        let t = TargetConfig::builder("http://canary:9/base/").build().unwrap();
+        let t = TargetConfig::builder("http://canary:9/base/")
+            .build()
+            .unwrap();
         let h = head("/a/%2F..//b?x=1&y=%20", &[("host", "shop.example")]);
         let req = build_request(&t, &h, None).unwrap();
         assert_eq!(req.uri(), "http://canary:9/base/a/%2F..//b?x=1&y=%20");
@@ -194,7 +196,11 @@ mod tests {
     async fn host_modes_and_header_mutations() {
         let h = head(
             "/",
-            &[("host", "shop.example"), ("x-drop", "1"), ("x-replace", "old")],
+            &[
+                ("host", "shop.example"),
+                ("x-drop", "1"),
+                ("x-replace", "old"),
+            ],
         );
         let t = TargetConfig::builder("http://canary:9")
             .host_target()
@@ -208,13 +214,22 @@ mod tests {
         assert!(!req.headers().contains_key("x-drop"));
         assert!(!req.headers().contains_key("x-mirror"));
         assert_eq!(req.headers()["x-replace"], "new");
-        let t = TargetConfig::builder("http://canary:9").host_literal("lit:1").build().unwrap();
-        assert_eq!(build_request(&t, &h, None).unwrap().headers()["host"], "lit:1");
+        let t = TargetConfig::builder("http://canary:9")
+            .host_literal("lit:1")
+            .build()
+            .unwrap();
+        assert_eq!(
+            build_request(&t, &h, None).unwrap().headers()["host"],
+            "lit:1"
+        );
     }
 
     #[tokio::test]
     async fn body_is_replayed_or_left_out() {
-        let h = head("/", &[("content-length", "5"), ("transfer-encoding", "chunked")]);
+        let h = head(
+            "/",
+            &[("content-length", "5"), ("transfer-encoding", "chunked")],
+        );
         let body = CopyChunks {
             chunks: vec![Bytes::from_static(b"he"), Bytes::from_static(b"llo")].into(),
             len: 5,
@@ -224,7 +239,10 @@ mod tests {
         assert_eq!(req.headers()["content-length"], "5");
         assert!(!req.headers().contains_key("transfer-encoding"));
         assert_eq!(req.into_body().collect().await.unwrap().to_bytes(), "hello");
-        let t = TargetConfig::builder("http://c").body(false).build().unwrap();
+        let t = TargetConfig::builder("http://c")
+            .body(false)
+            .build()
+            .unwrap();
         let req = build_request(&t, &h, Some(&body)).unwrap();
         assert!(!req.headers().contains_key("content-length"));
         assert!(req.body().is_end_stream());

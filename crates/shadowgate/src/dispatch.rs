@@ -37,7 +37,9 @@ pub(crate) struct Target {
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("name", &self.config.name).finish()
+        f.debug_struct("Target")
+            .field("name", &self.config.name)
+            .finish()
     }
 }
 
@@ -192,13 +194,17 @@ impl Worker {
         };
         if Instant::now() >= deadline {
             // It waited in the queue past its timeout: no I/O at all.
-            return self.observer.record_event(event(Outcome::TimedOut, None, None));
+            return self
+                .observer
+                .record_event(event(Outcome::TimedOut, None, None));
         }
         let req = match build_request(&self.config, &job.head, job.body.as_ref()) {
             Ok(req) => req,
             Err(e) => {
                 tracing::debug!(target: "shadowgate::mirror", mirror = %self.config.name, error = %e, "copy could not be built");
-                return self.observer.record_event(event(Outcome::Failed, None, None));
+                return self
+                    .observer
+                    .record_event(event(Outcome::Failed, None, None));
             }
         };
         drop(job);

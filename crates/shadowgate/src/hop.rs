@@ -86,9 +86,16 @@ mod tests {
             .body(())
             .unwrap();
         assert!(is_upgrade(&ws));
-        let connect = http::Request::builder().method("CONNECT").uri("h:443").body(()).unwrap();
+        let connect = http::Request::builder()
+            .method("CONNECT")
+            .uri("h:443")
+            .body(())
+            .unwrap();
         assert!(is_upgrade(&connect));
-        let plain = http::Request::builder().header("upgrade", "x").body(()).unwrap();
+        let plain = http::Request::builder()
+            .header("upgrade", "x")
+            .body(())
+            .unwrap();
         assert!(!is_upgrade(&plain));
     }
 }

@@ -85,8 +85,7 @@ impl MirrorLayerBuilder {
 
     /// Checks the targets and starts their workers on the current Tokio runtime.
     pub fn build(self) -> Result<MirrorLayer, BuildError> {
-        let runtime =
-            tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         let tls = match self.tls {
             Some(tls) => tls,
             None => default_tls()?,

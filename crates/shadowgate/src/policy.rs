@@ -72,9 +72,9 @@ impl SampleBy {
         if s == "client_ip" {
             return Ok(SampleBy::ClientIp);
         }
-        let (kind, name) = s
-            .split_once(':')
-            .ok_or_else(|| format!("{s:?} is not header:NAME, cookie:NAME, query:NAME or client_ip"))?;
+        let (kind, name) = s.split_once(':').ok_or_else(|| {
+            format!("{s:?} is not header:NAME, cookie:NAME, query:NAME or client_ip")
+        })?;
         if name.is_empty() {
             return Err(format!("{s:?} has an empty name"));
         }
@@ -84,7 +84,9 @@ impl SampleBy {
                 .map_err(|_| format!("{name:?} is not a valid header name")),
             "cookie" => Ok(SampleBy::Cookie(name.to_owned())),
             "query" => Ok(SampleBy::Query(name.to_owned())),
-            _ => Err(format!("{s:?} is not header:NAME, cookie:NAME, query:NAME or client_ip")),
+            _ => Err(format!(
+                "{s:?} is not header:NAME, cookie:NAME, query:NAME or client_ip"
+            )),
         }
     }
 
@@ -203,7 +205,9 @@ mod tests {
     #[test]
     fn half_is_about_half() {
         let req = parts("/", &[]);
-        let n = (0..10_000).filter(|_| policy(0.5, None).admits(&req)).count();
+        let n = (0..10_000)
+            .filter(|_| policy(0.5, None).admits(&req))
+            .count();
         assert!((4_500..5_500).contains(&n), "{n}");
     }
 
@@ -217,11 +221,23 @@ mod tests {
         for user in 0..2_000 {
             let u = user.to_string();
             let cookie = format!("a=1; uid={u}; b=2");
-            let mut req = parts(&format!("/p?x=1&u={u}"), &[("x-user", &u), ("cookie", &cookie)]);
-            req.extensions.insert(ClientAddr(SocketAddr::from(([10, 0, (user / 256) as u8, user as u8], 1))));
-            for (i, p) in [&by_header, &by_cookie, &by_query, &by_ip].into_iter().enumerate() {
+            let mut req = parts(
+                &format!("/p?x=1&u={u}"),
+                &[("x-user", &u), ("cookie", &cookie)],
+            );
+            req.extensions.insert(ClientAddr(SocketAddr::from((
+                [10, 0, (user / 256) as u8, user as u8],
+                1,
+            ))));
+            for (i, p) in [&by_header, &by_cookie, &by_query, &by_ip]
+                .into_iter()
+                .enumerate()
+            {
                 let first = p.admits(&req);
-                assert!((0..5).all(|_| p.admits(&req) == first), "key {i} user {u} flipped");
+                assert!(
+                    (0..5).all(|_| p.admits(&req) == first),
+                    "key {i} user {u} flipped"
+                );
                 admitted[i] += usize::from(first);
             }
         }

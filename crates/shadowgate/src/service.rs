@@ -76,7 +76,8 @@ impl Shared {
         let request_id = ensure_request_id(&mut parts.headers);
         if is_upgrade_parts(&parts.method, &parts.headers) {
             for t in &sampled {
-                t.observer.record(Outcome::SkippedUpgrade, Some(&request_id));
+                t.observer
+                    .record(Outcome::SkippedUpgrade, Some(&request_id));
             }
             return None;
         }

@@ -317,7 +317,10 @@ pub(crate) fn parse_target_url(url: &str) -> Result<(Scheme, Authority, String),
         reason,
     };
     let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    let scheme = uri.scheme().cloned().ok_or_else(|| bad("no scheme (want http:// or https://)"))?;
+    let scheme = uri
+        .scheme()
+        .cloned()
+        .ok_or_else(|| bad("no scheme (want http:// or https://)"))?;
     if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
         return Err(bad("the scheme must be http or https"));
     }
@@ -341,7 +344,9 @@ mod tests {
 
     #[test]
     fn url_base_path_is_trimmed() {
-        let t = TargetConfig::builder("http://canary:8080/base/").build().unwrap();
+        let t = TargetConfig::builder("http://canary:8080/base/")
+            .build()
+            .unwrap();
         assert_eq!(&*t.base_path, "/base");
         assert_eq!(t.authority.as_str(), "canary:8080");
         let t = TargetConfig::builder("https://canary").build().unwrap();
@@ -351,7 +356,13 @@ mod tests {
 
     #[test]
     fn bad_urls_are_named() {
-        for url in ["canary:8080", "ftp://x", "http://", "not a url", "http://h/?q=1"] {
+        for url in [
+            "canary:8080",
+            "ftp://x",
+            "http://",
+            "not a url",
+            "http://h/?q=1",
+        ] {
             let err = TargetConfig::builder(url).build().unwrap_err();
             assert!(err.to_string().contains(&format!("{url:?}")), "{err}");
         }
@@ -360,16 +371,25 @@ mod tests {
     #[test]
     fn sample_outside_unit_interval_fails() {
         for r in [-0.1, 1.5, f64::NAN] {
-            let err = TargetConfig::builder("http://x").sample(r).build().unwrap_err();
+            let err = TargetConfig::builder("http://x")
+                .sample(r)
+                .build()
+                .unwrap_err();
             assert!(matches!(err, BuildError::SampleOutOfRange(_)), "{err}");
         }
-        assert!(TargetConfig::builder("http://x").sample(0.0).build().is_ok());
+        assert!(TargetConfig::builder("http://x")
+            .sample(0.0)
+            .build()
+            .is_ok());
     }
 
     #[test]
     fn zero_workers_queue_timeout_fail() {
         let b = || TargetConfig::builder("http://x");
-        assert_eq!(b().workers(0).build().unwrap_err(), BuildError::Zero("workers"));
+        assert_eq!(
+            b().workers(0).build().unwrap_err(),
+            BuildError::Zero("workers")
+        );
         assert_eq!(b().queue(0).build().unwrap_err(), BuildError::Zero("queue"));
         assert_eq!(
             b().timeout(Duration::ZERO).build().unwrap_err(),
@@ -379,11 +399,20 @@ mod tests {
 
     #[test]
     fn bad_headers_and_hosts_are_named() {
-        let err = TargetConfig::builder("http://x").add_header("bad name", "1").build().unwrap_err();
+        let err = TargetConfig::builder("http://x")
+            .add_header("bad name", "1")
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("bad name"), "{err}");
-        let err = TargetConfig::builder("http://x").add_header("X-A", "a\nb").build().unwrap_err();
+        let err = TargetConfig::builder("http://x")
+            .add_header("X-A", "a\nb")
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("X-A"), "{err}");
-        let err = TargetConfig::builder("http://x").host_literal("a b").build().unwrap_err();
+        let err = TargetConfig::builder("http://x")
+            .host_literal("a b")
+            .build()
+            .unwrap_err();
         assert_eq!(err, BuildError::InvalidHost("a b".into()));
     }
 }

@@ -1,0 +1,82 @@
+//! The accept loop every server shares: bind `127.0.0.1:0`, count connections, hand each one to
+//! a handler task owned by the server.
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::task::{TaskGuard, TaskSet};
+
+/// Pause after a failed `accept` (say, out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// A bound loopback listener whose accept loop and connections stop when this is dropped.
+#[derive(Debug)]
+pub(crate) struct Listening {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    _guard: TaskGuard,
+}
+
+impl Listening {
+    /// Binds `127.0.0.1:0` and runs `handle(stream, tasks)` for every accepted connection.
+    pub(crate) async fn start<H, Fut>(handle: H) -> io::Result<Self>
+    where
+        H: Fn(TcpStream, TaskSet) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let connections = Arc::new(AtomicUsize::new(0));
+        let tasks = TaskSet::new();
+        let guard = tasks.guard();
+        tasks.spawn(accept_loop(
+            listener,
+            Arc::clone(&connections),
+            tasks.clone(),
+            handle,
+        ));
+        Ok(Self {
+            addr,
+            connections,
+            _guard: guard,
+        })
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+async fn accept_loop<H, Fut>(
+    listener: TcpListener,
+    connections: Arc<AtomicUsize>,
+    tasks: TaskSet,
+    handle: H,
+) where
+    H: Fn(TcpStream, TaskSet) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                connections.fetch_add(1, Ordering::SeqCst);
+                tasks.spawn(handle(stream, tasks.clone()));
+            }
+            Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Copies outlive their clients, incomplete bodies and upgrades are accounted for, targets come
+//! and go at run time, and shutdown drains what it can and counts the rest.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::Request;
+use shadowgate::{MirrorLayer, Outcome, TargetConfig};
+use shadowgate_test_support::{raw_exchange, BlackHole, RecordingServer, Responder};
+
+#[tokio::test]
+async fn client_disconnect_does_not_cancel_a_dispatched_copy() {
+    let sink = RecordingServer::start_with(Responder::new().delay(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let layer = MirrorLayer::builder()
+        .target(
+            TargetConfig::builder(sink.url())
+                .name("sink")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let addr = serve(layer.clone()).await;
+    // Send a whole request with a body, then hang up without waiting for an answer.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut conn,
+        b"POST /bye HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await
+    .unwrap();
+    // Wait until the copy is admitted, then disconnect while it is in flight.
+    wait_stats(&layer, "sink", |s| s.get(Outcome::Dispatched) == 1).await;
+    drop(conn);
+    let got = sink.wait_for(1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "abc");
+    let s = wait_stats(&layer, "sink", |s| s.get(Outcome::Completed) == 1).await;
+    assert_eq!(s.get(Outcome::Completed), 1);
+}
+
+#[tokio::test]
+async fn a_body_that_never_completes_counts_as_incomplete() {
+    let sink = RecordingServer::start().await.unwrap();
+    let layer = MirrorLayer::builder()
+        .target(
+            TargetConfig::builder(sink.url())
+                .name("sink")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let addr = serve(layer.clone()).await;
+    // Promise 100 bytes, send 5, hang up.
+    let raw = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nhello";
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut conn, raw)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(conn);
+    let s = wait_stats(&layer, "sink", |s| {
+        s.get(Outcome::DroppedBodyIncomplete) == 1
+    })
+    .await;
+    assert_eq!(s.get(Outcome::DroppedBodyIncomplete), 1);
+    assert_eq!(s.get(Outcome::Dispatched), 0);
+    assert_eq!(sink.count(), 0);
+}
+
+#[tokio::test]
+async fn upgrades_are_passed_to_the_primary_and_never_mirrored() {
+    let sink = RecordingServer::start().await.unwrap();
+    let layer = MirrorLayer::builder()
+        .target(
+            TargetConfig::builder(sink.url())
+                .name("sink")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let req = Request::get("/ws")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    assert_eq!(call(&layer, req).await.status(), 200);
+    let s = stats(&layer, "sink");
+    assert_eq!(s.get(Outcome::SkippedUpgrade), 1);
+    assert_eq!(s.get(Outcome::Dispatched), 0);
+}
+
+#[tokio::test]
+async fn targets_can_be_added_and_removed_at_run_time() {
+    let a = RecordingServer::start().await.unwrap();
+    let b = RecordingServer::start().await.unwrap();
+    let layer = MirrorLayer::builder()
+        .target(TargetConfig::builder(a.url()).name("a").build().unwrap())
+        .build()
+        .unwrap();
+    call(&layer, get("/1")).await;
+    layer
+        .add_target(TargetConfig::builder(b.url()).name("b").build().unwrap())
+        .unwrap();
+    let dup = layer.add_target(TargetConfig::builder(b.url()).name("b").build().unwrap());
+    assert!(dup.is_err());
+    call(&layer, get("/2")).await;
+    assert!(layer.remove_target("a"));
+    assert!(!layer.remove_target("a"));
+    call(&layer, get("/3")).await;
+    let got_b = b.wait_for(2, WAIT).await;
+    a.wait_for(2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let paths = |r: Vec<shadowgate_test_support::Recorded>| {
+        let mut p: Vec<_> = r.into_iter().map(|r| r.uri.to_string()).collect();
+        p.sort();
+        p
+    };
+    assert_eq!(paths(a.requests()), ["/1", "/2"]);
+    assert_eq!(paths(got_b), ["/2", "/3"]);
+}
+
+#[tokio::test]
+async fn shutdown_drains_the_queue_within_grace() {
+    let sink = RecordingServer::start_with(Responder::new().delay(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    let layer = MirrorLayer::builder()
+        .target(
+            TargetConfig::builder(sink.url())
+                .name("sink")
+                .workers(1)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    for i in 0..5 {
+        call(&layer, get(&format!("/{i}"))).await;
+    }
+    let report = within(WAIT, layer.shutdown(Duration::from_secs(5))).await;
+    assert!(report.drained);
+    assert_eq!(stats(&layer, "sink").get(Outcome::Completed), 5);
+    assert_eq!(sink.count(), 5);
+    // After shutdown, copies are refused and counted.
+    call(&layer, get("/late")).await;
+    assert_eq!(stats(&layer, "sink").get(Outcome::DroppedShutdown), 1);
+}
+
+#[tokio::test]
+async fn shutdown_counts_what_it_could_not_send() {
+    let hole = BlackHole::start().await.unwrap();
+    let layer = MirrorLayer::builder()
+        .target(
+            TargetConfig::builder(hole.url())
+                .name("hole")
+                .workers(2)
+                .queue(10)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    for i in 0..8 {
+        call(&layer, get(&format!("/{i}"))).await;
+    }
+    let report = within(WAIT, layer.shutdown(Duration::from_millis(200))).await;
+    assert!(!report.drained);
+    let s = stats(&layer, "hole");
+    assert_eq!(s.get(Outcome::Dispatched), 8);
+    assert_eq!(s.get(Outcome::DroppedShutdown), 8, "{s:?}");
+    assert_eq!(terminal(&s), 8);
+}
+
+#[tokio::test]
+async fn building_outside_a_runtime_is_an_error() {
+    let err = std::thread::spawn(|| {
+        MirrorLayer::builder()
+            .target(TargetConfig::builder("http://127.0.0.1:1").build().unwrap())
+            .build()
+            .unwrap_err()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(err, shadowgate::BuildError::NoRuntime);
+    let _ = raw_exchange;
+}
