@@ -136,6 +136,11 @@ impl Target {
         }
     }
 
+    /// Whether the queue has no room (a hint: a worker may take a copy a moment later).
+    pub(crate) fn is_full(&self) -> bool {
+        self.tx.is_full()
+    }
+
     /// Stops admitting: later copies count as `dropped_shutdown`; the workers drain the queue.
     pub(crate) fn close(&self) {
         self.tx.close();

@@ -81,21 +81,31 @@ impl Shared {
             }
             return None;
         }
-        let head = Arc::new(CopyHead::capture(parts, request_id));
         let bodiless = body.is_end_stream();
         let announced = body.size_hint().lower();
+        // Drops that need no copy go first, so that an overloaded target costs no head capture.
         sampled.retain(|t| {
-            if bodiless || !t.config.body {
-                t.dispatch(&head, None);
-                false
-            } else if announced > t.config.max_body_bytes as u64 {
+            let drop = if (bodiless || !t.config.body) && t.is_full() {
+                Outcome::DroppedQueueFull
+            } else if !bodiless && t.config.body && announced > t.config.max_body_bytes as u64 {
                 // Content-Length already says it will not fit: no need to keep a single chunk.
-                t.observer
-                    .record(Outcome::DroppedBodyTooLarge, Some(&head.request_id));
-                false
+                Outcome::DroppedBodyTooLarge
             } else {
-                true
+                return true;
+            };
+            t.observer.record(drop, Some(&request_id));
+            false
+        });
+        if sampled.is_empty() {
+            return None;
+        }
+        let head = Arc::new(CopyHead::capture(parts, request_id));
+        sampled.retain(|t| {
+            let now = bodiless || !t.config.body;
+            if now {
+                t.dispatch(&head, None);
             }
+            !now
         });
         (!sampled.is_empty()).then(|| Box::new(Tee::new(head, sampled)))
     }

@@ -1,0 +1,111 @@
+//! The not-sampled path allocates nothing: a request that no target samples costs the layer
+//! one atomic load and the sampling loop. Measured with a counting global allocator that counts
+//! only on the test's own thread.
+#![allow(unsafe_code)] // a GlobalAlloc impl is unsafe by definition; it only forwards to System.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Empty;
+use shadowgate::{MirrorBody, MirrorLayer, TargetConfig};
+use tower::{Layer, Service};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    ALLOCS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.with(Cell::get)
+}
+
+type Req = Request<MirrorBody<Empty<Bytes>>>;
+
+fn ready_primary(_: Req) -> std::future::Ready<Result<Response<()>, Infallible>> {
+    std::future::ready(Ok(Response::new(())))
+}
+
+#[test]
+fn not_sampled_requests_allocate_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let layer = MirrorLayer::builder()
+        .target(
+            TargetConfig::builder("http://127.0.0.1:1")
+                .name("never")
+                .sample(0.0)
+                .build()
+                .unwrap(),
+        )
+        .target(
+            TargetConfig::builder("http://127.0.0.1:1")
+                .name("posts-only")
+                .methods([http::Method::POST])
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(tower::service_fn(ready_primary));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut one = |svc: &mut shadowgate::Mirror<_>| {
+        let req = Request::get("/path?q=1")
+            .header("x-a", "b")
+            .body(Empty::new())
+            .unwrap();
+        allocations_during(|| {
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            let fut = pin!(svc.call(req));
+            assert!(matches!(fut.poll(&mut cx), Poll::Ready(Ok(_))));
+        })
+    };
+    // The first call may warm thread-locals (arc-swap's debt list, the RNG).
+    one(&mut svc);
+    for _ in 0..100 {
+        assert_eq!(one(&mut svc), 0, "a not-sampled request allocated");
+    }
+    // The counter works: a sampled request does allocate (the copy's head).
+    layer
+        .add_target(
+            TargetConfig::builder("http://127.0.0.1:1")
+                .name("always")
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(one(&mut svc) > 0, "the counting allocator counted nothing");
+}
