@@ -1,0 +1,111 @@
+//! What the proxy adds to every request before the mirror sees it, so that the primary and every
+//! copy carry the same head: the client's address (for `client_ip` sampling), an `X-Request-Id`,
+//! `X-Forwarded-For` (appended), `X-Forwarded-Proto` and `X-Forwarded-Host`.
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use http::header::{Entry, HeaderName, HeaderValue, HOST};
+use http::Request;
+use shadowgate::{ensure_request_id, ClientAddr};
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The client end of one connection, formatted once per connection rather than per request.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    addr: SocketAddr,
+    ip: HeaderValue,
+}
+
+impl Peer {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
+        // An IP address is always a valid header value; fall back to "unknown" rather than panic.
+        let ip = HeaderValue::from_str(&addr.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Self { addr, ip }
+    }
+
+    /// Adds the client's address and the forwarding headers.
+    pub(crate) fn prepare<B>(&self, req: &mut Request<B>) {
+        req.extensions_mut().insert(ClientAddr(self.addr));
+        let authority = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        let headers = req.headers_mut();
+        ensure_request_id(headers);
+        // The upstream sees the client's Host; an HTTP/2 client sends `:authority` instead.
+        let host = match headers.get(HOST) {
+            Some(host) => Some(host.clone()),
+            None => authority.inspect(|a| {
+                headers.insert(HOST, a.clone());
+            }),
+        };
+        match headers.entry(&X_FORWARDED_FOR) {
+            Entry::Vacant(e) => {
+                e.insert(self.ip.clone());
+            }
+            Entry::Occupied(mut e) => {
+                let mut joined = BytesMut::new();
+                for v in e.iter() {
+                    joined.extend_from_slice(v.as_bytes());
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(self.ip.as_bytes());
+                if let Ok(v) = HeaderValue::from_maybe_shared(joined.freeze()) {
+                    e.insert(v);
+                }
+            }
+        }
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+        match host {
+            Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host),
+            None => headers.remove(&X_FORWARDED_HOST),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_to_an_existing_forwarded_for_and_sets_the_rest() {
+        let peer = Peer::new("10.1.2.3:5555".parse().unwrap());
+        let mut req = Request::builder()
+            .uri("/x")
+            .header("host", "example.com")
+            .header("x-forwarded-for", "1.1.1.1")
+            .header("x-forwarded-for", "2.2.2.2")
+            .header("x-forwarded-proto", "https")
+            .body(())
+            .unwrap();
+        peer.prepare(&mut req);
+        let h = req.headers();
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.1.2.3");
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "example.com");
+        assert_eq!(h["x-request-id"].len(), 32);
+        assert_eq!(
+            req.extensions().get::<ClientAddr>().map(|c| c.0.port()),
+            Some(5555)
+        );
+    }
+
+    #[test]
+    fn http2_authority_becomes_host() {
+        let peer = Peer::new("[::1]:1".parse().unwrap());
+        let mut req = Request::builder()
+            .uri("http://svc.local:81/x")
+            .body(())
+            .unwrap();
+        peer.prepare(&mut req);
+        assert_eq!(req.headers()["host"], "svc.local:81");
+        assert_eq!(req.headers()["x-forwarded-host"], "svc.local:81");
+        assert_eq!(req.headers()["x-forwarded-for"], "::1");
+    }
+}

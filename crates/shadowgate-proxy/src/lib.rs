@@ -1,0 +1,45 @@
+//! # shadowgate-proxy
+//!
+//! The `shadowgate` reverse proxy: it forwards every request to a primary upstream and returns
+//! that response untouched, and tees copies of sampled requests to shadow targets through the
+//! [`shadowgate::MirrorLayer`].
+//!
+//! [`App::build`] assembles the proxy from [`Settings`] (the binary builds those from its flags
+//! with [`cli::Cli::settings`]); [`App::run`] serves until a shutdown future resolves.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), shadowgate_proxy::AppError> {
+//! use shadowgate_proxy::{App, Settings};
+//!
+//! let mut settings = Settings::new(vec!["http://127.0.0.1:3000".parse().expect("a URL")]);
+//! settings.listen = "127.0.0.1:0".parse().expect("an address");
+//! settings.admin = None;
+//! let app = App::build(settings).await?;
+//! println!("proxy on {}", app.listen_addr());
+//! app.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+mod admin;
+mod app;
+mod body;
+pub mod cli;
+pub mod demo;
+mod forward;
+mod forwarded;
+pub mod log;
+mod metrics;
+mod rescue;
+mod server;
+mod service;
+mod settings;
+mod signal;
+mod upgrade;
+mod upstream;
+
+pub use app::{App, AppError};
+pub use settings::{
+    LogFormat, Settings, DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_MIRROR_DRAIN,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_UPSTREAM_CONNECT_TIMEOUT, DEFAULT_UPSTREAM_TIMEOUT,
+};
+pub use signal::Signals;

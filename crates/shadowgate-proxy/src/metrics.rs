@@ -1,0 +1,264 @@
+//! The proxy's own metrics (DESIGN §7): requests per route and status class, their duration, and
+//! upstream requests per backend and outcome. Every handle is resolved when the app is built;
+//! the request path only bumps atomics (no lock, no label formatting).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
+
+/// The `route` label until routes exist.
+pub(crate) const DEFAULT_ROUTE: &str = "default";
+/// The `upstream` label until named upstreams exist.
+pub(crate) const DEFAULT_UPSTREAM: &str = "default";
+
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatusLabels {
+    route: &'static str,
+    status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: &'static str,
+    backend: String,
+    outcome: &'static str,
+}
+
+/// How one upstream request ended: the `outcome` label of `shadowgate_upstream_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpstreamOutcome {
+    /// The upstream answered with a response head (any status).
+    Ok,
+    /// Connecting failed: refused, unreachable, or the connect timeout passed.
+    ConnectError,
+    /// The response head did not arrive within the upstream timeout.
+    Timeout,
+    /// Any other failure: reset, protocol error, a request the proxy could not send.
+    Error,
+}
+
+impl UpstreamOutcome {
+    const ALL: [UpstreamOutcome; 4] = [
+        UpstreamOutcome::Ok,
+        UpstreamOutcome::ConnectError,
+        UpstreamOutcome::Timeout,
+        UpstreamOutcome::Error,
+    ];
+
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            UpstreamOutcome::Ok => "ok",
+            UpstreamOutcome::ConnectError => "connect_error",
+            UpstreamOutcome::Timeout => "timeout",
+            UpstreamOutcome::Error => "error",
+        }
+    }
+}
+
+/// The proxy's metric families.
+#[derive(Clone, Debug)]
+pub(crate) struct ProxyMetrics {
+    requests: Family<RouteStatusLabels, Counter>,
+    duration: Family<RouteLabels, DurationHistogram>,
+    upstream: Family<UpstreamLabels, Counter>,
+}
+
+impl ProxyMetrics {
+    /// Registers the families in `registry` (built with the `shadowgate` prefix).
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            requests: Family::default(),
+            duration: Family::default(),
+            upstream: Family::default(),
+        };
+        registry.register(
+            "requests",
+            "Requests answered by the proxy, per route and status class",
+            m.requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "From the request head to the end of the response body, per route",
+            m.duration.clone(),
+        );
+        registry.register(
+            "upstream_requests",
+            "Requests sent to primary backends, per upstream, backend and outcome",
+            m.upstream.clone(),
+        );
+        m
+    }
+
+    /// The handles of one route.
+    pub(crate) fn route(&self, route: &'static str) -> RouteMetrics {
+        let class = |status_class| {
+            self.requests
+                .get_or_create(&RouteStatusLabels {
+                    route,
+                    status_class,
+                })
+                .clone()
+        };
+        RouteMetrics {
+            statuses: Arc::new(STATUS_CLASSES.map(class)),
+            duration: self.duration.get_or_create(&RouteLabels { route }).clone(),
+        }
+    }
+
+    /// The handles of one backend of an upstream.
+    pub(crate) fn backend(&self, upstream: &'static str, backend: &str) -> BackendMetrics {
+        let outcome = |o: UpstreamOutcome| {
+            self.upstream
+                .get_or_create(&UpstreamLabels {
+                    upstream,
+                    backend: backend.to_owned(),
+                    outcome: o.as_str(),
+                })
+                .clone()
+        };
+        BackendMetrics {
+            outcomes: Arc::new(UpstreamOutcome::ALL.map(outcome)),
+        }
+    }
+}
+
+/// One route's handles.
+#[derive(Clone, Debug)]
+pub(crate) struct RouteMetrics {
+    statuses: Arc<[Counter; 5]>,
+    pub(crate) duration: DurationHistogram,
+}
+
+impl RouteMetrics {
+    /// Counts a response by its status class.
+    pub(crate) fn response(&self, status: StatusCode) {
+        let index = usize::from((status.as_u16() / 100).clamp(1, 5)) - 1;
+        self.statuses[index].inc();
+    }
+}
+
+/// One backend's handles.
+#[derive(Clone, Debug)]
+pub(crate) struct BackendMetrics {
+    outcomes: Arc<[Counter; 4]>,
+}
+
+impl BackendMetrics {
+    pub(crate) fn count(&self, outcome: UpstreamOutcome) {
+        self.outcomes[outcome as usize].inc();
+    }
+}
+
+/// Upper bounds of the duration buckets in nanoseconds: 100 µs doubling to about 13 s.
+const BOUNDS_NS: [u64; 18] = {
+    let mut b = [0u64; 18];
+    let mut i = 0;
+    while i < b.len() {
+        b[i] = 100_000 << i;
+        i += 1;
+    }
+    b
+};
+
+/// A lock-free duration histogram: one atomic per bucket and one for the sum (prometheus_client's
+/// own `Histogram` takes a lock on every observation).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DurationHistogram {
+    inner: Arc<HistogramCells>,
+}
+
+#[derive(Debug, Default)]
+struct HistogramCells {
+    /// One per bound, plus `+Inf`; not cumulative (the encoder sums them).
+    buckets: [AtomicU64; BOUNDS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl DurationHistogram {
+    /// Records one duration.
+    pub(crate) fn observe(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let index = BOUNDS_NS
+            .iter()
+            .position(|b| ns <= *b)
+            .unwrap_or(BOUNDS_NS.len());
+        self.inner.buckets[index].fetch_add(1, Ordering::Relaxed);
+        self.inner.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for DurationHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for DurationHistogram {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let mut count = 0;
+        let mut buckets = Vec::with_capacity(BOUNDS_NS.len() + 1);
+        for (i, cell) in self.inner.buckets.iter().enumerate() {
+            let n = cell.load(Ordering::Relaxed);
+            count += n;
+            let bound = BOUNDS_NS.get(i).map_or(f64::MAX, |ns| *ns as f64 / 1e9);
+            buckets.push((bound, n));
+        }
+        let sum = self.inner.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_and_text() {
+        let mut registry = Registry::with_prefix("shadowgate");
+        let m = ProxyMetrics::register(&mut registry);
+        let route = m.route(DEFAULT_ROUTE);
+        route.duration.observe(Duration::from_micros(50));
+        route.duration.observe(Duration::from_millis(3));
+        route.duration.observe(Duration::from_secs(60));
+        route.response(StatusCode::OK);
+        route.response(StatusCode::BAD_GATEWAY);
+        m.backend(DEFAULT_UPSTREAM, "http://a")
+            .count(UpstreamOutcome::Timeout);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("shadowgate_request_duration_seconds_count{route=\"default\"} 3"),
+            "{text}"
+        );
+        let bucket = |le: &str, n: u64| {
+            format!(
+                "shadowgate_request_duration_seconds_bucket{{le=\"{le}\",route=\"default\"}} {n}"
+            )
+        };
+        assert!(text.contains(&bucket("0.0001", 1)), "{text}");
+        assert!(text.contains(&bucket("0.0032", 2)), "{text}");
+        assert!(text.contains(&bucket("13.1072", 2)), "{text}");
+        assert!(text.contains(&bucket("+Inf", 3)), "{text}");
+        assert!(
+            text.contains("shadowgate_requests_total{route=\"default\",status_class=\"5xx\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("shadowgate_upstream_requests_total{upstream=\"default\",backend=\"http://a\",outcome=\"timeout\"} 1"), "{text}");
+    }
+}

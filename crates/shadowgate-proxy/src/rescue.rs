@@ -1,0 +1,140 @@
+//! Request-path errors to responses: one function walks an error's cause chain and picks the
+//! status, a short `text/plain` body and the upstream outcome (linkerd's `rescue`).
+
+use std::error::Error;
+use std::io;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+
+use crate::body::ProxyBody;
+use crate::metrics::UpstreamOutcome;
+
+/// What a failed upstream request becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rescue {
+    pub(crate) status: StatusCode,
+    pub(crate) message: &'static str,
+    pub(crate) outcome: UpstreamOutcome,
+}
+
+const UNREACHABLE: Rescue = Rescue {
+    status: StatusCode::BAD_GATEWAY,
+    message: "502 Bad Gateway: the upstream is unreachable\n",
+    outcome: UpstreamOutcome::ConnectError,
+};
+const TIMED_OUT: Rescue = Rescue {
+    status: StatusCode::GATEWAY_TIMEOUT,
+    message: "504 Gateway Timeout: the upstream did not answer in time\n",
+    outcome: UpstreamOutcome::Timeout,
+};
+const FAILED: Rescue = Rescue {
+    status: StatusCode::BAD_GATEWAY,
+    message: "502 Bad Gateway: the upstream connection failed\n",
+    outcome: UpstreamOutcome::Error,
+};
+const BAD_TARGET: Rescue = Rescue {
+    status: StatusCode::BAD_REQUEST,
+    message: "400 Bad Request: the request target cannot be forwarded\n",
+    outcome: UpstreamOutcome::Error,
+};
+
+/// Maps an error to its response by the first cause that says what happened: a timeout is 504,
+/// a connect failure 502 (`connect_error`), anything else 502 (`error`).
+pub(crate) fn rescue(error: &(dyn Error + 'static)) -> Rescue {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tokio::time::error::Elapsed>() {
+            return TIMED_OUT;
+        }
+        if let Some(e) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+            if e.is_connect() {
+                return UNREACHABLE;
+            }
+        }
+        if e.is::<http::Error>() || e.is::<http::uri::InvalidUri>() {
+            return BAD_TARGET;
+        }
+        if let Some(e) = e.downcast_ref::<io::Error>() {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkUnreachable
+                    | io::ErrorKind::AddrNotAvailable
+            ) {
+                return UNREACHABLE;
+            }
+        }
+        cause = e.source();
+    }
+    FAILED
+}
+
+/// Displays an error with its causes: `outer: cause: root cause`.
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl Rescue {
+    /// The short `text/plain` response.
+    pub(crate) fn response(self) -> Response<ProxyBody> {
+        let mut response =
+            Response::new(ProxyBody::full(Bytes::from_static(self.message.as_bytes())));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrapper(io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapped")
+        }
+    }
+
+    impl Error for Wrapper {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn walks_the_cause_chain() {
+        let refused = Wrapper(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(rescue(&refused), UNREACHABLE);
+        let reset = Wrapper(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert_eq!(rescue(&reset).status, StatusCode::BAD_GATEWAY);
+        assert_eq!(rescue(&reset).outcome, UpstreamOutcome::Error);
+    }
+
+    #[tokio::test]
+    async fn elapsed_is_a_gateway_timeout() {
+        let elapsed = tokio::time::timeout(std::time::Duration::ZERO, std::future::pending::<()>())
+            .await
+            .unwrap_err();
+        let boxed: Box<dyn Error + Send + Sync> = Box::new(elapsed);
+        assert_eq!(rescue(&*boxed), TIMED_OUT);
+    }
+}

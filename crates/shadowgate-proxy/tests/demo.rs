@@ -1,0 +1,98 @@
+//! `shadowgate demo` end to end: the real binary, real sockets, two seconds of traffic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Far more than two seconds of traffic plus the shutdown ever take, even on a loaded machine.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// The number on the first line that starts with `prefix`, right after it.
+fn number_after(text: &str, prefix: &str) -> u64 {
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?}:\n{text}"));
+    let digits: String = line
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {prefix:?}:\n{text}"))
+}
+
+/// The number that starts the first line containing `marker`.
+fn leading_number(text: &str, marker: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no line containing {marker:?}:\n{text}"));
+    number_after(line, "")
+}
+
+#[test]
+fn demo_runs_the_real_proxy_and_reports_copies_completed_by_the_canary() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadowgate"))
+        .arg("demo")
+        .env("SHADOWGATE_DEMO_SECONDS", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the shadowgate binary starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).map(|_| s)
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).map(|_| s)
+    });
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`shadowgate demo` still running after {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = out.join().unwrap().unwrap();
+    let stderr = err.join().unwrap().unwrap();
+    assert!(
+        status.success(),
+        "exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+
+    assert!(
+        stdout.contains("== shadowgate demo: final report =="),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mirror target \"canary\""), "{stdout}");
+    assert!(
+        stdout.contains("[  1s] primary"),
+        "no live summary:\n{stdout}"
+    );
+    let completed = number_after(&stdout, "completed ");
+    assert!(completed > 0, "no copy completed:\n{stdout}");
+    assert!(number_after(&stdout, "v2 received ") > 0, "{stdout}");
+    // Whatever the canary did, every client got v1's answer.
+    let sent = leading_number(&stdout, " requests in ");
+    assert!(sent > 0, "{stdout}");
+    assert_eq!(
+        leading_number(&stdout, " answered by v1, "),
+        sent,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(" answered by v1, 0 answered by anything else, 0 without an answer"),
+        "{stdout}"
+    );
+}
