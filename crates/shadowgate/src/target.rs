@@ -11,7 +11,7 @@ use crate::error::BuildError;
 use crate::policy::{SampleBy, SampleRatio};
 
 /// Default number of copies in flight per target.
-pub const DEFAULT_WORKERS: usize = 8;
+pub const DEFAULT_WORKERS: usize = 64;
 /// Default number of copies waiting per target.
 pub const DEFAULT_QUEUE: usize = 256;
 /// Default timeout of a copy, from dispatch (queue wait plus round trip).
