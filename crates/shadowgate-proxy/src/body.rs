@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::metrics::DurationHistogram;
+use shadowgate::DurationHistogram;
 
 /// A response body: the upstream's, streamed, or the proxy's own bytes.
 #[derive(Debug)]

@@ -28,9 +28,12 @@ impl Peer {
         Self { addr, ip }
     }
 
-    /// Adds the client's address and the forwarding headers.
-    pub(crate) fn prepare<B>(&self, req: &mut Request<B>) {
-        req.extensions_mut().insert(ClientAddr(self.addr));
+    /// Adds the forwarding headers and, when a mirror target samples by client address, the
+    /// address itself (an extension costs an allocation, so only then).
+    pub(crate) fn prepare<B>(&self, req: &mut Request<B>, client_addr: bool) {
+        if client_addr {
+            req.extensions_mut().insert(ClientAddr(self.addr));
+        }
         let authority = req
             .uri()
             .authority()
@@ -83,7 +86,7 @@ mod tests {
             .header("x-forwarded-proto", "https")
             .body(())
             .unwrap();
-        peer.prepare(&mut req);
+        peer.prepare(&mut req, true);
         let h = req.headers();
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.1.2.3");
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
@@ -103,7 +106,8 @@ mod tests {
             .uri("http://svc.local:81/x")
             .body(())
             .unwrap();
-        peer.prepare(&mut req);
+        peer.prepare(&mut req, false);
+        assert!(req.extensions().get::<ClientAddr>().is_none());
         assert_eq!(req.headers()["host"], "svc.local:81");
         assert_eq!(req.headers()["x-forwarded-host"], "svc.local:81");
         assert_eq!(req.headers()["x-forwarded-for"], "::1");

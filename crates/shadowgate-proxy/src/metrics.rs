@@ -2,16 +2,16 @@
 //! upstream requests per backend and outcome. Every handle is resolved when the app is built;
 //! the request path only bumps atomics (no lock, no label formatting).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::StatusCode;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+use shadowgate::DurationHistogram;
+#[cfg(test)]
+use std::time::Duration;
 
 /// The `route` label until routes exist.
 pub(crate) const DEFAULT_ROUTE: &str = "default";
@@ -160,67 +160,6 @@ pub(crate) struct BackendMetrics {
 impl BackendMetrics {
     pub(crate) fn count(&self, outcome: UpstreamOutcome) {
         self.outcomes[outcome as usize].inc();
-    }
-}
-
-/// Upper bounds of the duration buckets in nanoseconds: 100 µs doubling to about 13 s.
-const BOUNDS_NS: [u64; 18] = {
-    let mut b = [0u64; 18];
-    let mut i = 0;
-    while i < b.len() {
-        b[i] = 100_000 << i;
-        i += 1;
-    }
-    b
-};
-
-/// A lock-free duration histogram: one atomic per bucket and one for the sum (prometheus_client's
-/// own `Histogram` takes a lock on every observation).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct DurationHistogram {
-    inner: Arc<HistogramCells>,
-}
-
-#[derive(Debug, Default)]
-struct HistogramCells {
-    /// One per bound, plus `+Inf`; not cumulative (the encoder sums them).
-    buckets: [AtomicU64; BOUNDS_NS.len() + 1],
-    sum_ns: AtomicU64,
-}
-
-impl DurationHistogram {
-    /// Records one duration.
-    pub(crate) fn observe(&self, d: Duration) {
-        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let index = BOUNDS_NS
-            .iter()
-            .position(|b| ns <= *b)
-            .unwrap_or(BOUNDS_NS.len());
-        self.inner.buckets[index].fetch_add(1, Ordering::Relaxed);
-        self.inner.sum_ns.fetch_add(ns, Ordering::Relaxed);
-    }
-}
-
-impl TypedMetric for DurationHistogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for DurationHistogram {
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let mut count = 0;
-        let mut buckets = Vec::with_capacity(BOUNDS_NS.len() + 1);
-        for (i, cell) in self.inner.buckets.iter().enumerate() {
-            let n = cell.load(Ordering::Relaxed);
-            count += n;
-            let bound = BOUNDS_NS.get(i).map_or(f64::MAX, |ns| *ns as f64 / 1e9);
-            buckets.push((bound, n));
-        }
-        let sum = self.inner.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
     }
 }
 

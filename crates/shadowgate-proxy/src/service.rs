@@ -51,7 +51,8 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
 
     fn call(&self, mut req: Request<Incoming>) -> ResponseFuture {
         let start = Instant::now();
-        self.peer.prepare(&mut req);
+        self.peer
+            .prepare(&mut req, self.stack.mirror.needs_client_addr());
         // `Forward` is always ready and `Mirror` is ready when its inner service is, so a clone
         // (two reference counts) can be called without `poll_ready`.
         let inner = self.stack.mirror.clone().call(req);

@@ -66,7 +66,7 @@ impl Observer {
     fn record_event(&self, event: OutcomeEvent<'_>) {
         self.metrics.count(event.outcome);
         if let (Some(status), Some(elapsed)) = (event.status, event.elapsed) {
-            self.metrics.response(status, elapsed.as_secs_f64());
+            self.metrics.response(status, elapsed);
         }
         self.hook.on_outcome(&event);
     }

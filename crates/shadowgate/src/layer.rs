@@ -1,5 +1,6 @@
 //! [`MirrorLayer`], its builder, and the target set it shares with every [`Mirror`] it made.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::dispatch::{Spawner, Target};
 use crate::error::BuildError;
 use crate::metrics::MirrorMetrics;
 use crate::outcome::{OnOutcome, Outcome};
+use crate::policy::SampleBy;
 use crate::service::Mirror;
 use crate::target::TargetConfig;
 
@@ -25,6 +27,8 @@ pub struct MirrorLayer {
 
 pub(crate) struct Shared {
     pub(crate) targets: ArcSwap<Vec<Arc<Target>>>,
+    /// Whether any target samples by client address (so servers know to pass it).
+    needs_client_addr: AtomicBool,
     metrics: MirrorMetrics,
     hook: Arc<dyn OnOutcome>,
     tls: rustls::ClientConfig,
@@ -92,6 +96,7 @@ impl MirrorLayerBuilder {
         };
         let shared = Arc::new(Shared {
             targets: ArcSwap::from_pointee(Vec::new()),
+            needs_client_addr: AtomicBool::new(false),
             metrics: self.metrics.unwrap_or_default(),
             hook: self.hook,
             tls,
@@ -112,11 +117,25 @@ impl MirrorLayerBuilder {
             .map(|config| layer.shared.start(config))
             .collect();
         layer.shared.targets.store(Arc::new(started));
+        layer.shared.targets_changed();
         Ok(layer)
     }
 }
 
 impl Shared {
+    pub(crate) fn needs_client_addr(&self) -> bool {
+        self.needs_client_addr.load(Ordering::Relaxed)
+    }
+
+    fn targets_changed(&self) {
+        let needs = self
+            .targets
+            .load()
+            .iter()
+            .any(|t| matches!(t.policy.sample_by, Some(SampleBy::ClientIp)));
+        self.needs_client_addr.store(needs, Ordering::Relaxed);
+    }
+
     fn start(&self, config: TargetConfig) -> Arc<Target> {
         Target::start(
             config,
@@ -201,6 +220,12 @@ impl MirrorLayer {
             .collect()
     }
 
+    /// Whether any target samples by client address: a server only needs to insert the
+    /// [`crate::ClientAddr`] extension (an allocation per request) when this is true.
+    pub fn needs_client_addr(&self) -> bool {
+        self.shared.needs_client_addr()
+    }
+
     /// Adds a target at run time; a target with the same name is an error.
     pub fn add_target(&self, config: TargetConfig) -> Result<(), BuildError> {
         let current = self.shared.targets.load();
@@ -213,6 +238,7 @@ impl MirrorLayer {
             next.push(started.clone());
             next
         });
+        self.shared.targets_changed();
         Ok(())
     }
 
@@ -227,6 +253,7 @@ impl MirrorLayer {
                 .map(|i| next.remove(i));
             next
         });
+        self.shared.targets_changed();
         match removed {
             Some(t) => {
                 t.close();

@@ -8,9 +8,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::histogram::DurationHistogram;
 use crate::outcome::{status_index, Outcome, STATUS_CLASSES};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -30,36 +30,18 @@ struct TargetLabels {
     target: String,
 }
 
-fn new_duration_histogram() -> Histogram {
-    // 1 ms .. ~16 s.
-    Histogram::new(exponential_buckets(0.001, 2.0, 15))
-}
-
 /// The mirror's metric families. Cheap to clone (the families are shared).
 ///
 /// Register them in your registry with [`MirrorMetrics::register`], or let the layer keep a
 /// private, unregistered set (counters still work, for example for [`crate::TargetStats`]).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct MirrorMetrics {
     requests: Family<TargetOutcomeLabels, Counter>,
     responses: Family<TargetStatusLabels, Counter>,
-    duration: Family<TargetLabels, Histogram, fn() -> Histogram>,
+    duration: Family<TargetLabels, DurationHistogram>,
     queue_depth: Family<TargetLabels, Gauge>,
     in_flight: Family<TargetLabels, Gauge>,
     circuit_state: Family<TargetLabels, Gauge>,
-}
-
-impl Default for MirrorMetrics {
-    fn default() -> Self {
-        Self {
-            requests: Family::default(),
-            responses: Family::default(),
-            duration: Family::new_with_constructor(new_duration_histogram),
-            queue_depth: Family::default(),
-            in_flight: Family::default(),
-            circuit_state: Family::default(),
-        }
-    }
 }
 
 impl MirrorMetrics {
@@ -137,7 +119,7 @@ impl MirrorMetrics {
 pub(crate) struct TargetMetrics {
     outcomes: Arc<[Counter; Outcome::ALL.len()]>,
     responses: Arc<[Counter; 5]>,
-    duration: Histogram,
+    duration: DurationHistogram,
     pub(crate) queue_depth: Gauge,
     pub(crate) in_flight: Gauge,
     #[allow(dead_code)] // set by the circuit breaker
@@ -153,8 +135,8 @@ impl TargetMetrics {
         self.outcomes[outcome.index()].get()
     }
 
-    pub(crate) fn response(&self, status: StatusCode, seconds: f64) {
+    pub(crate) fn response(&self, status: StatusCode, elapsed: std::time::Duration) {
         self.responses[status_index(status)].inc();
-        self.duration.observe(seconds);
+        self.duration.observe(elapsed);
     }
 }

@@ -31,6 +31,11 @@ impl<S> Mirror<S> {
         Self { inner, shared }
     }
 
+    /// See [`crate::MirrorLayer::needs_client_addr`].
+    pub fn needs_client_addr(&self) -> bool {
+        self.shared.needs_client_addr()
+    }
+
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
