@@ -27,6 +27,7 @@ mod request_log;
 mod reset;
 mod responder;
 mod task;
+mod tls;
 mod upgrade;
 
 pub use blackhole::BlackHole;

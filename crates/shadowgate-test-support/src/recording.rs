@@ -12,7 +12,6 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
-use tokio::net::TcpStream;
 
 use crate::accept::Listening;
 use crate::body::ResponseBody;
@@ -26,6 +25,8 @@ use crate::{Recorded, Responder};
 pub struct RecordingServer {
     listening: Listening,
     log: Arc<RequestLog>,
+    /// The self-signed certificate (DER) when the server speaks TLS.
+    certificate: Option<Vec<u8>>,
 }
 
 impl RecordingServer {
@@ -38,19 +39,59 @@ impl RecordingServer {
         let log = Arc::new(RequestLog::new());
         let conn_log = Arc::clone(&log);
         let listening = Listening::start(move |stream, tasks| {
+            // Best effort: only affects latency.
+            let _ = stream.set_nodelay(true);
             serve(stream, tasks, responder.clone(), Arc::clone(&conn_log))
         })
         .await?;
-        Ok(Self { listening, log })
+        Ok(Self {
+            listening,
+            log,
+            certificate: None,
+        })
+    }
+
+    /// The same server over TLS (HTTP/1.1), with a self-signed certificate for `127.0.0.1` and
+    /// `localhost` made on the spot; trust [`RecordingServer::certificate_der`] to reach it.
+    pub async fn start_tls(responder: Responder) -> io::Result<RecordingServer> {
+        let (acceptor, certificate) = crate::tls::self_signed_acceptor()?;
+        let log = Arc::new(RequestLog::new());
+        let conn_log = Arc::clone(&log);
+        let listening = Listening::start(move |stream, tasks| {
+            let acceptor = acceptor.clone();
+            let responder = responder.clone();
+            let log = Arc::clone(&conn_log);
+            async move {
+                let _ = stream.set_nodelay(true);
+                // A failed handshake is the client's doing; nothing to serve.
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    serve(tls, tasks, responder, log).await;
+                }
+            }
+        })
+        .await?;
+        Ok(Self {
+            listening,
+            log,
+            certificate: Some(certificate),
+        })
+    }
+
+    /// The certificate (DER) of a server started with [`RecordingServer::start_tls`].
+    pub fn certificate_der(&self) -> Option<&[u8]> {
+        self.certificate.as_deref()
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.listening.addr()
     }
 
-    /// `"http://127.0.0.1:PORT"`.
+    /// `"http://127.0.0.1:PORT"`, or `"https://…"` for a TLS server.
     pub fn url(&self) -> String {
-        self.listening.url()
+        match self.certificate {
+            Some(_) => format!("https://{}", self.addr()),
+            None => self.listening.url(),
+        }
     }
 
     /// The requests recorded so far.
@@ -74,9 +115,10 @@ impl RecordingServer {
     }
 }
 
-async fn serve(stream: TcpStream, tasks: TaskSet, responder: Responder, log: Arc<RequestLog>) {
-    // Best effort: only affects latency.
-    let _ = stream.set_nodelay(true);
+async fn serve<I>(stream: I, tasks: TaskSet, responder: Responder, log: Arc<RequestLog>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |request| answer(request, responder.clone(), Arc::clone(&log)));
     // A connection error is the client's doing (or the test's); nothing to report here.
     let _ = auto::Builder::new(tasks)

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::circuit::Circuit;
 use crate::client::{build_client, CopyClient};
 use crate::copy::{build_request, CopyChunks, CopyHead};
 use crate::metrics::{MirrorMetrics, TargetMetrics};
@@ -32,6 +33,7 @@ pub(crate) struct Target {
     pub(crate) policy: Policy,
     tx: Sender<Job>,
     rate: Option<RateLimit>,
+    pub(crate) circuit: Arc<Circuit>,
     pub(crate) observer: Observer,
 }
 
@@ -91,7 +93,15 @@ impl Target {
             metrics: s.metrics.for_target(&config.name),
             hook: s.hook.clone(),
         };
+        let circuit = Arc::new(Circuit::new(
+            config.circuit_failures,
+            config.circuit_retry_after,
+            config.timeout,
+            observer.metrics.circuit_state.clone(),
+            config.name.clone(),
+        ));
         let worker = Worker {
+            circuit: circuit.clone(),
             rx,
             client: build_client(s.tls.clone(), &config),
             config: config.clone(),
@@ -109,6 +119,7 @@ impl Target {
                 methods: config.methods.clone(),
             },
             rate: RateLimit::new(config.rate_limit),
+            circuit,
             config,
             tx,
             observer,
@@ -118,6 +129,9 @@ impl Target {
     /// Admits a copy or drops it, counting either way. Never waits.
     pub(crate) fn dispatch(&self, head: &Arc<CopyHead>, body: Option<CopyChunks>) {
         let drop = |o| self.observer.record(o, Some(&head.request_id));
+        if !self.circuit.admit() {
+            return drop(Outcome::DroppedCircuitOpen);
+        }
         if self.rate.as_ref().is_some_and(|r| !r.try_take()) {
             return drop(Outcome::DroppedRateLimited);
         }
@@ -149,6 +163,7 @@ impl Target {
 
 #[derive(Clone)]
 struct Worker {
+    circuit: Arc<Circuit>,
     rx: Receiver<Job>,
     client: CopyClient,
     config: TargetConfig,
@@ -220,15 +235,18 @@ impl Worker {
         drop(in_flight);
         match result {
             Ok(Ok(status)) => {
+                self.circuit.on_success();
                 self.observer
                     .record_event(event(Outcome::Completed, Some(status), Some(elapsed)));
             }
             Ok(Err(e)) => {
+                self.circuit.on_failure();
                 tracing::debug!(target: "shadowgate::mirror", mirror = %self.config.name, error = %e, "copy failed");
                 self.observer
                     .record_event(event(Outcome::Failed, None, Some(elapsed)));
             }
             Err(_) => {
+                self.circuit.on_failure();
                 self.observer
                     .record_event(event(Outcome::TimedOut, None, Some(elapsed)));
             }

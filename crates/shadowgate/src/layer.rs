@@ -163,6 +163,8 @@ pub struct TargetStats {
     pub sample: f64,
     /// `(outcome, count)` for every outcome, in [`Outcome::ALL`] order.
     pub outcomes: Vec<(Outcome, u64)>,
+    /// The circuit breaker's state.
+    pub circuit: crate::CircuitState,
 }
 
 impl TargetStats {
@@ -216,6 +218,7 @@ impl MirrorLayer {
                     .iter()
                     .map(|o| (*o, t.observer.metrics.get(*o)))
                     .collect(),
+                circuit: t.circuit.state(),
             })
             .collect()
     }

@@ -51,6 +51,7 @@
 //! A client that disconnects does not cancel copies already dispatched.
 
 mod body;
+mod circuit;
 mod client;
 mod copy;
 mod dispatch;
@@ -68,6 +69,7 @@ mod service;
 mod target;
 
 pub use body::MirrorBody;
+pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
 pub use copy::CopyBody;
 pub use error::BuildError;
 pub use future::ResponseFuture;

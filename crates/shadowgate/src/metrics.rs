@@ -122,7 +122,6 @@ pub(crate) struct TargetMetrics {
     duration: DurationHistogram,
     pub(crate) queue_depth: Gauge,
     pub(crate) in_flight: Gauge,
-    #[allow(dead_code)] // set by the circuit breaker
     pub(crate) circuit_state: Gauge,
 }
 

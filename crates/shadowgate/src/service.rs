@@ -90,7 +90,9 @@ impl Shared {
         let announced = body.size_hint().lower();
         // Drops that need no copy go first, so that an overloaded target costs no head capture.
         sampled.retain(|t| {
-            let drop = if (bodiless || !t.config.body) && t.is_full() {
+            let drop = if t.circuit.is_blocking() {
+                Outcome::DroppedCircuitOpen
+            } else if (bodiless || !t.config.body) && t.is_full() {
                 Outcome::DroppedQueueFull
             } else if !bodiless && t.config.body && announced > t.config.max_body_bytes as u64 {
                 // Content-Length already says it will not fit: no need to keep a single chunk.

@@ -7,6 +7,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Method, Uri};
 
+use crate::circuit::{DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
 use crate::error::BuildError;
 use crate::policy::{SampleBy, SampleRatio};
 
@@ -53,6 +54,8 @@ pub struct TargetConfig {
     pub(crate) remove_headers: Vec<HeaderName>,
     pub(crate) methods: Vec<Method>,
     pub(crate) rate_limit: u32,
+    pub(crate) circuit_failures: u32,
+    pub(crate) circuit_retry_after: Duration,
 }
 
 impl TargetConfig {
@@ -120,6 +123,8 @@ pub struct TargetBuilder {
     remove_headers: Vec<String>,
     methods: Vec<Method>,
     rate_limit: u32,
+    circuit_failures: u32,
+    circuit_retry_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +151,8 @@ impl TargetBuilder {
             remove_headers: Vec::new(),
             methods: Vec::new(),
             rate_limit: 0,
+            circuit_failures: DEFAULT_CIRCUIT_FAILURES,
+            circuit_retry_after: DEFAULT_CIRCUIT_RETRY_AFTER,
         }
     }
 
@@ -240,6 +247,16 @@ impl TargetBuilder {
         self
     }
 
+    /// The circuit breaker: `failures` consecutive transport failures or timeouts open it (0
+    /// turns it off); while open, copies are dropped with no I/O; after `retry_after` one probe
+    /// goes out, and its answer closes it. Defaults: [`crate::DEFAULT_CIRCUIT_FAILURES`],
+    /// [`crate::DEFAULT_CIRCUIT_RETRY_AFTER`].
+    pub fn circuit(mut self, failures: u32, retry_after: Duration) -> Self {
+        self.circuit_failures = failures;
+        self.circuit_retry_after = retry_after;
+        self
+    }
+
     /// Checks every setting.
     pub fn build(self) -> Result<TargetConfig, BuildError> {
         let (scheme, authority, base_path) = parse_target_url(&self.url)?;
@@ -292,6 +309,8 @@ impl TargetBuilder {
             remove_headers,
             methods: self.methods,
             rate_limit: self.rate_limit,
+            circuit_failures: self.circuit_failures,
+            circuit_retry_after: self.circuit_retry_after,
         })
     }
 }

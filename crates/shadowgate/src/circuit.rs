@@ -1,0 +1,249 @@
+//! A target's circuit breaker: `failures` consecutive transport failures or timeouts open it;
+//! while open, copies are dropped (`dropped_circuit_open`) with no I/O at all; after
+//! `retry_after` one copy goes out as a probe (half-open), and its fate closes or reopens it.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::gauge::Gauge;
+
+/// Default consecutive failures that open the circuit.
+pub const DEFAULT_CIRCUIT_FAILURES: u32 = 5;
+/// Default time an open circuit waits before its probe.
+pub const DEFAULT_CIRCUIT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+const CLOSED: u8 = 0;
+const OPEN: u8 = 1;
+const HALF_OPEN: u8 = 2;
+
+/// The state of a target's circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    /// Copies flow.
+    Closed,
+    /// Copies are dropped without I/O until the probe is due.
+    Open,
+    /// One probe is in flight; other copies are dropped.
+    HalfOpen,
+}
+
+impl CircuitState {
+    /// The label used in logs and listings: `closed`, `open` or `half_open`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Circuit {
+    /// 0 disables the breaker.
+    failures: u32,
+    retry_after: Duration,
+    /// A probe not heard from within this long is taken as lost, and another may go out.
+    probe_lost_after: Duration,
+    state: AtomicU8,
+    consecutive: AtomicU32,
+    /// When it last opened or sent a probe, as nanoseconds since `epoch`.
+    since: AtomicU64,
+    epoch: Instant,
+    gauge: Gauge,
+    target: std::sync::Arc<str>,
+}
+
+impl Circuit {
+    /// `timeout` is the copies' timeout: a probe lasts at most that long.
+    pub(crate) fn new(
+        failures: u32,
+        retry_after: Duration,
+        timeout: Duration,
+        gauge: Gauge,
+        target: std::sync::Arc<str>,
+    ) -> Self {
+        gauge.set(0);
+        Self {
+            failures,
+            retry_after,
+            probe_lost_after: retry_after.saturating_add(timeout),
+            state: AtomicU8::new(CLOSED),
+            consecutive: AtomicU32::new(0),
+            since: AtomicU64::new(0),
+            epoch: Instant::now(),
+            gauge,
+            target,
+        }
+    }
+
+    pub(crate) fn state(&self) -> CircuitState {
+        match self.state.load(Ordering::Acquire) {
+            OPEN => CircuitState::Open,
+            HALF_OPEN => CircuitState::HalfOpen,
+            _ => CircuitState::Closed,
+        }
+    }
+
+    /// Whether a copy may be admitted now. On the request path: atomics only. When a probe is
+    /// due, exactly one caller wins the switch to half-open and sends it. A probe that was never
+    /// heard from (dropped from a full queue, expired in it) is replaced once it is overdue.
+    pub(crate) fn admit(&self) -> bool {
+        let state = self.state.load(Ordering::Acquire);
+        if state == CLOSED {
+            return true;
+        }
+        if !self.probe_due(state) {
+            return false;
+        }
+        let since = self.since.load(Ordering::Acquire);
+        let won = self
+            .since
+            .compare_exchange(since, self.now(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if won && self.state.swap(HALF_OPEN, Ordering::AcqRel) != HALF_OPEN {
+            self.changed(CircuitState::HalfOpen);
+        }
+        won
+    }
+
+    /// Whether a copy would be dropped by the circuit now (no state change).
+    pub(crate) fn is_blocking(&self) -> bool {
+        let state = self.state.load(Ordering::Acquire);
+        state != CLOSED && !self.probe_due(state)
+    }
+
+    /// The target answered.
+    pub(crate) fn on_success(&self) {
+        self.consecutive.store(0, Ordering::Relaxed);
+        if self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED {
+            self.changed(CircuitState::Closed);
+        }
+    }
+
+    /// A transport failure or a timeout on the wire.
+    pub(crate) fn on_failure(&self) {
+        if self.failures == 0 {
+            return;
+        }
+        let n = self
+            .consecutive
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        let from = self.state.load(Ordering::Acquire);
+        let reopen = from == HALF_OPEN || (from == CLOSED && n >= self.failures);
+        if reopen
+            && self
+                .state
+                .compare_exchange(from, OPEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.since.store(self.now(), Ordering::Release);
+            self.changed(CircuitState::Open);
+        }
+    }
+
+    fn probe_due(&self, state: u8) -> bool {
+        let wait = if state == HALF_OPEN {
+            self.probe_lost_after
+        } else {
+            self.retry_after
+        };
+        let elapsed = self
+            .now()
+            .saturating_sub(self.since.load(Ordering::Acquire));
+        elapsed >= u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn changed(&self, to: CircuitState) {
+        self.gauge.set(match to {
+            CircuitState::Closed => 0,
+            CircuitState::Open => 1,
+            CircuitState::HalfOpen => 2,
+        });
+        tracing::warn!(target: "shadowgate::mirror", mirror = %self.target, state = to.as_str(), "mirror circuit changed state");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn circuit(failures: u32, retry_after: Duration) -> Circuit {
+        Circuit::new(
+            failures,
+            retry_after,
+            Duration::ZERO,
+            Gauge::default(),
+            "t".into(),
+        )
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_only() {
+        let c = circuit(3, Duration::from_secs(60));
+        c.on_failure();
+        c.on_failure();
+        c.on_success();
+        c.on_failure();
+        c.on_failure();
+        assert_eq!(c.state(), CircuitState::Closed);
+        c.on_failure();
+        assert_eq!(c.state(), CircuitState::Open);
+        assert!(!c.admit());
+        assert!(c.is_blocking());
+    }
+
+    #[test]
+    fn one_probe_then_close_or_reopen() {
+        let c = circuit(1, Duration::ZERO);
+        c.on_failure();
+        assert_eq!(c.state(), CircuitState::Open);
+        assert!(c.admit(), "the probe");
+        assert_eq!(c.state(), CircuitState::HalfOpen);
+        c.on_failure();
+        assert_eq!(c.state(), CircuitState::Open);
+        assert!(c.admit());
+        c.on_success();
+        assert_eq!(c.state(), CircuitState::Closed);
+        assert_eq!(c.gauge.get(), 0);
+    }
+
+    #[test]
+    fn zero_failures_disables_it() {
+        let c = circuit(0, Duration::ZERO);
+        for _ in 0..100 {
+            c.on_failure();
+        }
+        assert_eq!(c.state(), CircuitState::Closed);
+    }
+
+    #[test]
+    fn only_one_probe_until_it_is_overdue() {
+        let c = Circuit::new(
+            1,
+            Duration::ZERO,
+            Duration::from_secs(3600),
+            Gauge::default(),
+            "t".into(),
+        );
+        c.on_failure();
+        assert!(c.admit(), "the probe");
+        assert!(!c.admit(), "a second probe while the first is out");
+        assert!(c.is_blocking());
+        let lost = Circuit::new(
+            1,
+            Duration::ZERO,
+            Duration::ZERO,
+            Gauge::default(),
+            "t".into(),
+        );
+        lost.on_failure();
+        assert!(lost.admit());
+        assert!(lost.admit(), "an overdue probe is replaced");
+    }
+}
