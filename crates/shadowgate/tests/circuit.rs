@@ -51,17 +51,12 @@ async fn one(layer: &MirrorLayer) -> shadowgate::TargetStats {
 async fn failures_open_the_circuit_and_a_probe_closes_it() {
     let (url, broken, accepted) = switchable().await;
     let retry_after = Duration::from_millis(300);
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(url)
-                .name("t")
-                .workers(1)
-                .circuit(3, retry_after)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(
+        TargetConfig::builder(url)
+            .name("t")
+            .workers(1)
+            .circuit(3, retry_after),
+    );
 
     for _ in 0..3 {
         one(&layer).await;

@@ -24,18 +24,13 @@ async fn primary_unaffected(layer: &MirrorLayer, n: usize, bound: Duration) {
 #[tokio::test]
 async fn primary_latency_unaffected_by_black_hole_target_and_queue_full_is_counted() {
     let hole = BlackHole::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(hole.url())
-                .name("hole")
-                .workers(2)
-                .queue(3)
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(
+        TargetConfig::builder(hole.url())
+            .name("hole")
+            .workers(2)
+            .queue(3)
+            .timeout(Duration::from_secs(60)),
+    );
     primary_unaffected(&layer, 50, Duration::from_secs(2)).await;
     let s = wait_stats(&layer, "hole", |s| {
         s.get(Outcome::Dispatched) + s.get(Outcome::DroppedQueueFull) == 50
@@ -53,18 +48,13 @@ async fn primary_unaffected_by_slow_target_and_timeouts_are_counted() {
     let slow = RecordingServer::start_with(Responder::new().delay(Duration::from_secs(30)))
         .await
         .unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(slow.url())
-                .name("slow")
-                .workers(4)
-                .queue(4)
-                .timeout(Duration::from_millis(300))
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(
+        TargetConfig::builder(slow.url())
+            .name("slow")
+            .workers(4)
+            .queue(4)
+            .timeout(Duration::from_millis(300)),
+    );
     within(Duration::from_secs(2), call(&layer, get("/first"))).await;
     let s = wait_stats(&layer, "slow", |s| s.get(Outcome::TimedOut) == 1).await;
     assert_eq!(s.get(Outcome::TimedOut), 1);
@@ -74,15 +64,11 @@ async fn primary_unaffected_by_slow_target_and_timeouts_are_counted() {
 
 #[tokio::test]
 async fn refused_target_copies_fail_and_are_counted() {
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(refused_url())
-                .name("dead")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(
+        TargetConfig::builder(refused_url())
+            .name("dead")
+            .circuit(0, Duration::ZERO), // no breaker: every copy tries
+    );
     primary_unaffected(&layer, 20, Duration::from_secs(2)).await;
     let s = wait_stats(&layer, "dead", |s| s.get(Outcome::Failed) == 20).await;
     assert_eq!(s.get(Outcome::Failed), 20);
@@ -92,15 +78,11 @@ async fn refused_target_copies_fail_and_are_counted() {
 #[tokio::test]
 async fn resetting_target_copies_fail_and_are_counted() {
     let reset = ResettingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(reset.url())
-                .name("reset")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(
+        TargetConfig::builder(reset.url())
+            .name("reset")
+            .circuit(0, Duration::ZERO), // no breaker: every copy tries
+    );
     primary_unaffected(&layer, 10, Duration::from_secs(2)).await;
     let s = wait_stats(&layer, "reset", |s| terminal(s) == 10).await;
     assert_eq!(s.get(Outcome::Failed), 10, "{s:?}");
@@ -116,18 +98,13 @@ async fn timeout_counts_from_dispatch_including_queue_wait() {
     let sink = RecordingServer::start_with(Responder::new().delay(Duration::from_secs(1)))
         .await
         .unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(sink.url())
-                .name("sink")
-                .workers(1)
-                .queue(10)
-                .timeout(Duration::from_millis(2500))
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(
+        TargetConfig::builder(sink.url())
+            .name("sink")
+            .workers(1)
+            .queue(10)
+            .timeout(Duration::from_millis(2500)),
+    );
     for i in 0..6 {
         call(&layer, get(&format!("/{i}"))).await;
     }
@@ -140,16 +117,7 @@ async fn timeout_counts_from_dispatch_including_queue_wait() {
 #[tokio::test]
 async fn rate_limit_drops_copies_over_the_rate() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(sink.url())
-                .name("sink")
-                .rate_limit(5)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(TargetConfig::builder(sink.url()).name("sink").rate_limit(5));
     for i in 0..40 {
         call(&layer, get(&format!("/{i}"))).await;
     }

@@ -17,15 +17,7 @@ async fn client_disconnect_does_not_cancel_a_dispatched_copy() {
     let sink = RecordingServer::start_with(Responder::new().delay(Duration::from_millis(300)))
         .await
         .unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(sink.url())
-                .name("sink")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(TargetConfig::builder(sink.url()).name("sink"));
     let addr = serve(layer.clone()).await;
     // Send a whole request with a body, then hang up without waiting for an answer.
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -48,15 +40,7 @@ async fn client_disconnect_does_not_cancel_a_dispatched_copy() {
 #[tokio::test]
 async fn a_body_that_never_completes_counts_as_incomplete() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(sink.url())
-                .name("sink")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(TargetConfig::builder(sink.url()).name("sink"));
     let addr = serve(layer.clone()).await;
     // Promise 100 bytes, send 5, hang up.
     let raw = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nhello";
@@ -78,15 +62,7 @@ async fn a_body_that_never_completes_counts_as_incomplete() {
 #[tokio::test]
 async fn upgrades_are_passed_to_the_primary_and_never_mirrored() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(sink.url())
-                .name("sink")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(TargetConfig::builder(sink.url()).name("sink"));
     let req = Request::get("/ws")
         .header("connection", "Upgrade")
         .header("upgrade", "websocket")
@@ -102,10 +78,7 @@ async fn upgrades_are_passed_to_the_primary_and_never_mirrored() {
 async fn targets_can_be_added_and_removed_at_run_time() {
     let a = RecordingServer::start().await.unwrap();
     let b = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(TargetConfig::builder(a.url()).name("a").build().unwrap())
-        .build()
-        .unwrap();
+    let layer = mirror(TargetConfig::builder(a.url()).name("a"));
     call(&layer, get("/1")).await;
     layer
         .add_target(TargetConfig::builder(b.url()).name("b").build().unwrap())
@@ -133,16 +106,7 @@ async fn shutdown_drains_the_queue_within_grace() {
     let sink = RecordingServer::start_with(Responder::new().delay(Duration::from_millis(50)))
         .await
         .unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(sink.url())
-                .name("sink")
-                .workers(1)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(TargetConfig::builder(sink.url()).name("sink").workers(1));
     for i in 0..5 {
         call(&layer, get(&format!("/{i}"))).await;
     }
@@ -158,18 +122,13 @@ async fn shutdown_drains_the_queue_within_grace() {
 #[tokio::test]
 async fn shutdown_counts_what_it_could_not_send() {
     let hole = BlackHole::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            TargetConfig::builder(hole.url())
-                .name("hole")
-                .workers(2)
-                .queue(10)
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(
+        TargetConfig::builder(hole.url())
+            .name("hole")
+            .workers(2)
+            .queue(10)
+            .timeout(Duration::from_secs(60)),
+    );
     for i in 0..8 {
         call(&layer, get(&format!("/{i}"))).await;
     }

@@ -4,31 +4,19 @@
 mod common;
 
 use common::*;
-use shadowgate::{MirrorLayer, Outcome, SampleBy, TargetConfig};
+use shadowgate::{Outcome, SampleBy, TargetConfig};
 use shadowgate_test_support::RecordingServer;
 
-async fn layer_with(sink: &RecordingServer, b: shadowgate::TargetBuilder) -> MirrorLayer {
-    let _ = sink;
-    MirrorLayer::builder()
-        .target(b.name("sink").build().unwrap())
-        .build()
-        .unwrap()
+fn mirror_sink(b: shadowgate::TargetBuilder) -> shadowgate::MirrorLayer {
+    mirror(b.name("sink"))
 }
 
 #[tokio::test]
 async fn sample_zero_copies_nothing_and_one_copies_everything() {
     let never_sink = RecordingServer::start().await.unwrap();
     let always_sink = RecordingServer::start().await.unwrap();
-    let never = layer_with(
-        &never_sink,
-        TargetConfig::builder(never_sink.url()).sample(0.0),
-    )
-    .await;
-    let always = layer_with(
-        &always_sink,
-        TargetConfig::builder(always_sink.url()).sample(1.0),
-    )
-    .await;
+    let never = mirror_sink(TargetConfig::builder(never_sink.url()).sample(0.0));
+    let always = mirror_sink(TargetConfig::builder(always_sink.url()).sample(1.0));
     for i in 0..100 {
         call(&never, get(&format!("/{i}"))).await;
         call(&always, get(&format!("/{i}"))).await;
@@ -43,7 +31,7 @@ async fn sample_zero_copies_nothing_and_one_copies_everything() {
 #[tokio::test]
 async fn half_copies_about_half() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = layer_with(&sink, TargetConfig::builder(sink.url()).sample(0.5)).await;
+    let layer = mirror_sink(TargetConfig::builder(sink.url()).sample(0.5));
     for i in 0..1000 {
         call(&layer, get(&format!("/{i}"))).await;
     }
@@ -57,13 +45,11 @@ async fn half_copies_about_half() {
 #[tokio::test]
 async fn consistent_sampling_by_header_keeps_each_user_in_or_out() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = layer_with(
-        &sink,
+    let layer = mirror_sink(
         TargetConfig::builder(sink.url())
             .sample(0.5)
             .sample_by(SampleBy::parse("header:x-user-id").unwrap()),
-    )
-    .await;
+    );
     for round in 0..3 {
         for user in 0..100 {
             let mut req = get(&format!("/u/{user}/r/{round}"));
@@ -93,11 +79,7 @@ async fn consistent_sampling_by_header_keeps_each_user_in_or_out() {
 #[tokio::test]
 async fn methods_filter_copies_only_listed_methods() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = layer_with(
-        &sink,
-        TargetConfig::builder(sink.url()).methods([http::Method::DELETE]),
-    )
-    .await;
+    let layer = mirror_sink(TargetConfig::builder(sink.url()).methods([http::Method::DELETE]));
     call(&layer, get("/get")).await;
     let del = http::Request::delete("/del")
         .body(http_body_util::Empty::<bytes::Bytes>::new())

@@ -38,6 +38,14 @@ where
     Ok(resp)
 }
 
+/// A layer with this one target.
+pub fn mirror(target: shadowgate::TargetBuilder) -> MirrorLayer {
+    MirrorLayer::builder()
+        .target(target.build().unwrap())
+        .build()
+        .unwrap()
+}
+
 /// Calls the layer directly with one request, as a server would.
 pub async fn call<B>(layer: &MirrorLayer, req: Request<B>) -> Response<Full<Bytes>>
 where
