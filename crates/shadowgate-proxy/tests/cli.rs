@@ -183,7 +183,11 @@ async fn serve(args: &[&str]) -> (Child, SocketAddr, BufReader<ChildStderr>) {
             }
             seen.push_str(&line);
             if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap();
+                // Text ends the address with a space or the line; JSON with a quote.
+                let addr = rest
+                    .split(|c: char| c.is_whitespace() || c == '"')
+                    .next()
+                    .unwrap();
                 return addr.parse::<SocketAddr>().unwrap();
             }
         }
@@ -191,6 +195,47 @@ async fn serve(args: &[&str]) -> (Child, SocketAddr, BufReader<ChildStderr>) {
     .await
     .expect("a `listening on` line within the bound");
     (child, addr, stderr)
+}
+
+#[tokio::test]
+async fn json_log_format_writes_one_json_object_a_line() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--upstream", &upstream.url(), "--log-format", "json"])
+        .args(["--listen", "127.0.0.1:0", "--admin", "off"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let line = tokio::time::timeout(PROMPT, async {
+        loop {
+            let mut line = String::new();
+            assert!(
+                stderr.read_line(&mut line).await.unwrap() > 0,
+                "exited early"
+            );
+            if line.contains("listening on") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("a `listening on` line within the bound");
+    let line = line.trim();
+    assert!(
+        line.starts_with('{') && line.ends_with('}'),
+        "not JSON: {line}"
+    );
+    assert!(line.contains("\"level\":\"INFO\""), "{line}");
+    assert!(
+        line.contains("\"message\":\"listening on 127.0.0.1:"),
+        "{line}"
+    );
+    child.kill().await.unwrap();
 }
 
 fn sigterm(child: &Child) {
