@@ -163,6 +163,12 @@ async fn address_in_use_exits_1_naming_the_address() {
 /// Starts the binary with these flags plus `--listen 127.0.0.1:0 --admin off`, and reads the
 /// bound address from its `listening on ADDR` log line.
 async fn serve(args: &[&str]) -> (Child, SocketAddr, BufReader<ChildStderr>) {
+    let (child, addr, stderr, _) = serve_logging(args).await;
+    (child, addr, stderr)
+}
+
+/// [`serve`], also returning the `listening on` log line as written.
+async fn serve_logging(args: &[&str]) -> (Child, SocketAddr, BufReader<ChildStderr>, String) {
     let mut child = Command::new(BIN)
         .args(args)
         .args(["--listen", "127.0.0.1:0", "--admin", "off"])
@@ -175,7 +181,7 @@ async fn serve(args: &[&str]) -> (Child, SocketAddr, BufReader<ChildStderr>) {
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
-    let addr = tokio::time::timeout(PROMPT, async {
+    let (addr, line) = tokio::time::timeout(PROMPT, async {
         loop {
             let mut line = String::new();
             if stderr.read_line(&mut line).await.unwrap() == 0 {
@@ -188,43 +194,20 @@ async fn serve(args: &[&str]) -> (Child, SocketAddr, BufReader<ChildStderr>) {
                     .split(|c: char| c.is_whitespace() || c == '"')
                     .next()
                     .unwrap();
-                return addr.parse::<SocketAddr>().unwrap();
+                return (addr.parse::<SocketAddr>().unwrap(), line);
             }
         }
     })
     .await
     .expect("a `listening on` line within the bound");
-    (child, addr, stderr)
+    (child, addr, stderr, line)
 }
 
 #[tokio::test]
 async fn json_log_format_writes_one_json_object_a_line() {
     let upstream = RecordingServer::start().await.unwrap();
-    let mut child = Command::new(BIN)
-        .args(["--upstream", &upstream.url(), "--log-format", "json"])
-        .args(["--listen", "127.0.0.1:0", "--admin", "off"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let line = tokio::time::timeout(PROMPT, async {
-        loop {
-            let mut line = String::new();
-            assert!(
-                stderr.read_line(&mut line).await.unwrap() > 0,
-                "exited early"
-            );
-            if line.contains("listening on") {
-                return line;
-            }
-        }
-    })
-    .await
-    .expect("a `listening on` line within the bound");
+    let (mut child, _, _, line) =
+        serve_logging(&["--upstream", &upstream.url(), "--log-format", "json"]).await;
     let line = line.trim();
     assert!(
         line.starts_with('{') && line.ends_with('}'),
