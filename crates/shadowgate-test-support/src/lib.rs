@@ -14,11 +14,13 @@
 //! - [`refused_addr`] / [`refused_url`]: a port where connecting is refused.
 //! - [`UpgradeEchoServer`]: answers `Upgrade` requests with `101` and echoes raw bytes, for
 //!   testing upgrade (WebSocket-like) pass-through.
+//! - [`client`]: HTTP/1.1 and h2c clients and bounded waits for the test side.
 //! - [`raw_exchange`]: a raw TCP client, for tests that need exact bytes on the wire.
 
 mod accept;
 mod blackhole;
 mod body;
+pub mod client;
 mod raw;
 mod recorded;
 mod recording;

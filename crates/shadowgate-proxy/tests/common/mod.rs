@@ -4,21 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failure is a failed test
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use shadowgate::{MirrorLayer, Outcome};
 use shadowgate_proxy::{App, AppError, Settings};
+#[allow(unused_imports)] // each test file uses a different part
+pub use shadowgate_test_support::client::{eventually, get, h2c, http1, HttpClient, PROMPT};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// Generous bound for anything that should happen promptly on loopback.
-pub const PROMPT: Duration = Duration::from_secs(10);
 
 /// Settings for a test: both listeners on port 0 and the given upstreams.
 pub fn settings(upstreams: &[String]) -> Settings {
@@ -108,18 +103,6 @@ impl Running {
     }
 }
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-pub fn http1() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-pub fn h2c() -> HttpClient {
-    Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http()
-}
-
 /// A whole response: status, headers, collected body.
 #[derive(Debug)]
 pub struct Answer {
@@ -153,25 +136,7 @@ pub async fn send(client: &HttpClient, request: Request<Full<Bytes>>) -> Answer 
     }
 }
 
-pub fn get(uri: &str) -> Request<Full<Bytes>> {
-    Request::get(uri).body(Full::new(Bytes::new())).unwrap()
-}
-
 /// GET `uri` with a fresh HTTP/1.1 client.
 pub async fn fetch(uri: &str) -> Answer {
     send(&http1(), get(uri)).await
-}
-
-/// Polls `condition` until it holds or `limit` passes; returns whether it held.
-pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

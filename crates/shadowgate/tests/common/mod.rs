@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -14,10 +14,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use shadowgate::{MirrorBody, MirrorLayer, Outcome, TargetStats};
+use shadowgate_test_support::client::eventually;
 use tower::{Layer, ServiceExt};
 
 /// Bound on every wait in these tests.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub const WAIT: Duration = shadowgate_test_support::client::PROMPT;
 
 /// The primary: reads the whole body and answers `200` with `primary:<body length>`, plus the
 /// request id it saw.
@@ -100,14 +101,8 @@ pub async fn wait_stats(
     name: &str,
     done: impl Fn(&TargetStats) -> bool,
 ) -> TargetStats {
-    let start = Instant::now();
-    loop {
-        let s = stats(layer, name);
-        if done(&s) || start.elapsed() > WAIT {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(WAIT, || done(&stats(layer, name))).await;
+    stats(layer, name)
 }
 
 /// Sum of the terminal outcomes.
