@@ -34,19 +34,17 @@ impl Peer {
         if client_addr {
             req.extensions_mut().insert(ClientAddr(self.addr));
         }
-        let authority = req
-            .uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        // The upstream sees the client's Host; an HTTP/2 client sends `:authority` instead, so
+        // only then is a header value built from the URI.
+        if !req.headers().contains_key(HOST) {
+            let authority = req.uri().authority();
+            if let Some(a) = authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+                req.headers_mut().insert(HOST, a);
+            }
+        }
         let headers = req.headers_mut();
         ensure_request_id(headers);
-        // The upstream sees the client's Host; an HTTP/2 client sends `:authority` instead.
-        let host = match headers.get(HOST) {
-            Some(host) => Some(host.clone()),
-            None => authority.inspect(|a| {
-                headers.insert(HOST, a.clone());
-            }),
-        };
+        let host = headers.get(HOST).cloned();
         match headers.entry(&X_FORWARDED_FOR) {
             Entry::Vacant(e) => {
                 e.insert(self.ip.clone());

@@ -4,32 +4,49 @@
 use http::header::{HeaderMap, HeaderName, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::HeaderValue;
 
-const PROXY_CONNECTION: &str = "proxy-connection";
-const KEEP_ALIVE: &str = "keep-alive";
+/// The headers removed whatever `Connection` says (RFC 9110 §7.6.1, plus the `Proxy-*` pair that
+/// is meant for this proxy alone).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+];
 
 /// Removes the hop-by-hop headers, including every header named in `Connection`.
+///
+/// Runs on every proxied request and response, so the common case allocates nothing: the tokens
+/// clients usually send (`keep-alive`, `close`, `upgrade`) are either on the fixed list or name
+/// no header, and only other names are collected.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Names listed in Connection go first, while the Connection header is still there. Only a
-    // request that lists extra names pays for collecting them.
     if headers.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
+        let mut named: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(CONNECTION) {
+            for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
+                let fixed = token.is_empty()
+                    || token.eq_ignore_ascii_case("close")
+                    || HOP_BY_HOP
+                        .iter()
+                        .any(|h| token.eq_ignore_ascii_case(h.as_str()));
+                if !fixed {
+                    if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                        named.push(name);
+                    }
+                }
+            }
+        }
         for name in named {
             headers.remove(name);
         }
     }
-    for name in [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove(PROXY_CONNECTION);
-    headers.remove(KEEP_ALIVE);
-    headers.remove(http::header::PROXY_AUTHENTICATE);
-    headers.remove(http::header::PROXY_AUTHORIZATION);
 }
 
 /// Whether the request asks for a protocol upgrade (WebSocket and friends) or is a CONNECT.

@@ -98,6 +98,24 @@ fn not_sampled_requests_allocate_nothing() {
     for _ in 0..100 {
         assert_eq!(one(&mut svc), 0, "a not-sampled request allocated");
     }
+    // Hop-by-hop removal, which the proxy runs on every request and response: the usual
+    // `Connection: keep-alive` costs nothing; a header named in `Connection` is still removed.
+    let mut headers = http::HeaderMap::new();
+    let fill = |h: &mut http::HeaderMap, connection: &'static str| {
+        h.insert("connection", http::HeaderValue::from_static(connection));
+        h.insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
+        h.insert("x-secret", http::HeaderValue::from_static("1"));
+    };
+    fill(&mut headers, "keep-alive");
+    assert_eq!(
+        allocations_during(|| shadowgate::remove_hop_by_hop(&mut headers)),
+        0
+    );
+    assert_eq!(headers.len(), 1, "{headers:?}");
+    fill(&mut headers, "keep-alive, X-Secret");
+    shadowgate::remove_hop_by_hop(&mut headers);
+    assert!(headers.is_empty(), "{headers:?}");
+
     // The counter works: a sampled request does allocate (the copy's head).
     layer
         .add_target(
