@@ -54,9 +54,9 @@ pub(crate) struct Observer {
 }
 
 impl Observer {
+    /// An outcome with no response: a drop, or a copy that ended before any answer.
     pub(crate) fn record(&self, outcome: Outcome, request_id: Option<&HeaderValue>) {
-        self.metrics.count(outcome);
-        self.hook.on_outcome(&OutcomeEvent {
+        self.record_event(OutcomeEvent {
             target: &self.name,
             outcome,
             request_id,
@@ -100,17 +100,16 @@ impl Target {
             observer.metrics.circuit_state.clone(),
             config.name.clone(),
         ));
-        let worker = Worker {
+        let worker = Arc::new(Worker {
             circuit: circuit.clone(),
             rx,
             client: build_client(s.tls.clone(), &config),
             config: config.clone(),
             observer: observer.clone(),
-        };
+        });
         for _ in 0..config.workers {
-            let w = worker.clone();
             let cancel = s.cancel.clone();
-            s.tracker.spawn_on(w.run(cancel), s.runtime);
+            s.tracker.spawn_on(worker.clone().run(cancel), s.runtime);
         }
         Arc::new(Target {
             policy: Policy {
@@ -128,12 +127,12 @@ impl Target {
 
     /// Admits a copy or drops it, counting either way. Never waits.
     pub(crate) fn dispatch(&self, head: &Arc<CopyHead>, body: Option<CopyChunks>) {
-        let drop = |o| self.observer.record(o, Some(&head.request_id));
+        let count = |o| self.observer.record(o, Some(&head.request_id));
         if !self.circuit.admit() {
-            return drop(Outcome::DroppedCircuitOpen);
+            return count(Outcome::DroppedCircuitOpen);
         }
         if self.rate.as_ref().is_some_and(|r| !r.try_take()) {
-            return drop(Outcome::DroppedRateLimited);
+            return count(Outcome::DroppedRateLimited);
         }
         let job = Job {
             head: head.clone(),
@@ -142,11 +141,11 @@ impl Target {
         };
         match self.tx.try_send(job) {
             Ok(()) => {
-                drop(Outcome::Dispatched);
+                count(Outcome::Dispatched);
                 self.observer.metrics.queue_depth.set(self.tx.len() as i64);
             }
-            Err(TrySendError::Full(_)) => drop(Outcome::DroppedQueueFull),
-            Err(TrySendError::Closed(_)) => drop(Outcome::DroppedShutdown),
+            Err(TrySendError::Full(_)) => count(Outcome::DroppedQueueFull),
+            Err(TrySendError::Closed(_)) => count(Outcome::DroppedShutdown),
         }
     }
 
@@ -161,7 +160,7 @@ impl Target {
     }
 }
 
-#[derive(Clone)]
+/// What every worker of a target shares.
 struct Worker {
     circuit: Arc<Circuit>,
     rx: Receiver<Job>,
@@ -171,7 +170,7 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self, cancel: CancellationToken) {
+    async fn run(self: Arc<Self>, cancel: CancellationToken) {
         loop {
             let job = tokio::select! {
                 biased;

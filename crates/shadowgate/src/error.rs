@@ -16,8 +16,8 @@ pub enum BuildError {
     /// The sample ratio is outside `0..=1` (or not a number).
     #[error("sample ratio {0} is outside 0..=1")]
     SampleOutOfRange(f64),
-    /// A count that must be at least one was zero.
-    #[error("{0} must be at least 1")]
+    /// A setting that must be greater than zero (a count or a duration) was zero.
+    #[error("{0} must be greater than zero")]
     Zero(&'static str),
     /// A header name or value that HTTP does not allow.
     #[error("invalid header {name:?}: {reason}")]

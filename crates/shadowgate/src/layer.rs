@@ -229,18 +229,30 @@ impl MirrorLayer {
         self.shared.needs_client_addr()
     }
 
-    /// Adds a target at run time; a target with the same name is an error.
+    /// Adds a target at run time; a target with the same name is an error. Safe to call
+    /// concurrently: of several adds of one name, exactly one succeeds.
     pub fn add_target(&self, config: TargetConfig) -> Result<(), BuildError> {
-        let current = self.shared.targets.load();
-        if current.iter().any(|t| t.config.name() == config.name()) {
-            return Err(BuildError::DuplicateTarget(config.name().to_owned()));
+        let name: Arc<str> = config.name.clone();
+        let taken = |targets: &[Arc<Target>]| targets.iter().any(|t| t.config.name == name);
+        // Cheap refusal first, so an obvious duplicate starts no workers.
+        if taken(&self.shared.targets.load()) {
+            return Err(BuildError::DuplicateTarget(name.to_string()));
         }
         let started = self.shared.start(config);
+        let mut added = false;
         self.shared.targets.rcu(|targets| {
+            added = !taken(targets);
             let mut next = Vec::clone(targets);
-            next.push(started.clone());
+            if added {
+                next.push(started.clone());
+            }
             next
         });
+        if !added {
+            // Another add of the same name won the race; this one's workers stop at once.
+            started.close();
+            return Err(BuildError::DuplicateTarget(name.to_string()));
+        }
         self.shared.targets_changed();
         Ok(())
     }

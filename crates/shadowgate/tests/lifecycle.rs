@@ -101,6 +101,38 @@ async fn targets_can_be_added_and_removed_at_run_time() {
     assert_eq!(paths(got_b), ["/2", "/3"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_adds_of_one_name_leave_exactly_one_target() {
+    let sink = RecordingServer::start().await.unwrap();
+    let layer = MirrorLayer::builder().build().unwrap();
+    let barrier = std::sync::Barrier::new(8);
+    let wins = std::thread::scope(|scope| {
+        let adds: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    layer.add_target(
+                        TargetConfig::builder(sink.url())
+                            .name("same")
+                            .build()
+                            .unwrap(),
+                    )
+                })
+            })
+            .collect();
+        adds.into_iter()
+            .map(|a| a.join().unwrap())
+            .filter(Result::is_ok)
+            .count()
+    });
+    assert_eq!(wins, 1);
+    assert_eq!(layer.stats().len(), 1);
+    call(&layer, get("/once")).await;
+    sink.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sink.count(), 1, "a losing add still sends copies");
+}
+
 #[tokio::test]
 async fn shutdown_drains_the_queue_within_grace() {
     let sink = RecordingServer::start_with(Responder::new().delay(Duration::from_millis(50)))
