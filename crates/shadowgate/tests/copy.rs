@@ -20,10 +20,7 @@ fn target(url: &str, name: &str) -> shadowgate::TargetBuilder {
 #[tokio::test]
 async fn copy_has_method_raw_path_query_headers_and_body() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(target(&sink.url(), "sink").build().unwrap())
-        .build()
-        .unwrap();
+    let layer = mirror(target(&sink.url(), "sink"));
     let addr = serve(layer.clone()).await;
 
     let raw = b"PUT /a/%2F..//b?x=%20&y&x=2 HTTP/1.1\r\n\
@@ -69,10 +66,7 @@ async fn copy_has_method_raw_path_query_headers_and_body() {
 #[tokio::test]
 async fn chunked_request_body_reaches_primary_and_copy_whole() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(target(&sink.url(), "sink").build().unwrap())
-        .build()
-        .unwrap();
+    let layer = mirror(target(&sink.url(), "sink"));
     let addr = serve(layer.clone()).await;
     let raw = b"POST /orders HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
         5\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\n\r\n";
@@ -87,10 +81,7 @@ async fn chunked_request_body_reaches_primary_and_copy_whole() {
 #[tokio::test]
 async fn a_client_request_id_is_kept_for_primary_and_copy() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(target(&sink.url(), "sink").build().unwrap())
-        .build()
-        .unwrap();
+    let layer = mirror(target(&sink.url(), "sink"));
     let mut req = get("/x");
     req.headers_mut()
         .insert("x-request-id", "client-id-7".parse().unwrap());
@@ -132,17 +123,12 @@ async fn every_target_gets_exactly_one_copy() {
 #[tokio::test]
 async fn base_path_host_mode_and_header_mutations_apply_to_the_copy_only() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            target(&format!("{}/shadow/", sink.url()), "sink")
-                .host_target()
-                .remove_header("authorization")
-                .add_header("x-env", "canary")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(
+        target(&format!("{}/shadow/", sink.url()), "sink")
+            .host_target()
+            .remove_header("authorization")
+            .add_header("x-env", "canary"),
+    );
     let mut req = get("/api/x?q=1");
     req.headers_mut()
         .insert("authorization", "Bearer t".parse().unwrap());
@@ -202,15 +188,7 @@ async fn body_over_the_cap_drops_the_copy_not_the_primary() {
 #[tokio::test]
 async fn announced_length_over_the_cap_is_dropped_before_reading() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(
-            target(&sink.url(), "sink")
-                .max_body_bytes(10)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let layer = mirror(target(&sink.url(), "sink").max_body_bytes(10));
     let req = Request::post("/")
         .body(Full::new(Bytes::from_static(b"eleven byte")))
         .unwrap();
@@ -225,10 +203,7 @@ async fn announced_length_over_the_cap_is_dropped_before_reading() {
 #[tokio::test]
 async fn body_off_sends_a_bodiless_copy_at_once() {
     let sink = RecordingServer::start().await.unwrap();
-    let layer = MirrorLayer::builder()
-        .target(target(&sink.url(), "sink").body(false).build().unwrap())
-        .build()
-        .unwrap();
+    let layer = mirror(target(&sink.url(), "sink").body(false));
     let req = Request::post("/")
         .header("content-length", "5")
         .body(Full::new(Bytes::from_static(b"hello")))
