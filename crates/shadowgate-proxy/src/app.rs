@@ -69,12 +69,16 @@ impl App {
     /// registry with the `shadowgate` prefix), and binds the listeners. Port 0 picks a free port.
     /// Must run inside a Tokio runtime (the mirror's workers start on it).
     pub async fn build(settings: Settings) -> Result<App, AppError> {
-        if settings.upstreams.is_empty() {
+        if settings.upstreams.iter().all(|u| u.backends.is_empty()) {
             return Err(AppError::NoUpstream);
         }
         let mut registry = Registry::with_prefix("shadowgate");
         let proxy_metrics = ProxyMetrics::register(&mut registry);
-        let pool = UpstreamPool::new(&settings.upstreams, &proxy_metrics)
+        // Routes and named pools are wired in issue 3's router; until then the first upstream
+        // takes every request.
+        let upstream = &settings.upstreams[0];
+        let backends: Vec<http::Uri> = upstream.backends.iter().map(|b| b.url.clone()).collect();
+        let pool = UpstreamPool::new(&backends, &proxy_metrics)
             .map_err(|(url, reason)| AppError::InvalidUpstream { url, reason })?;
 
         let mut mirror = MirrorLayer::builder().metrics(MirrorMetrics::register(&mut registry));
@@ -92,11 +96,7 @@ impl App {
             None => None,
         };
 
-        let forward = Forward::new(
-            pool,
-            settings.upstream_connect_timeout,
-            settings.upstream_timeout,
-        );
+        let forward = Forward::new(pool, upstream.connect_timeout, upstream.timeout);
         let stack = Arc::new(Stack {
             mirror: mirror.layer(forward),
             route: proxy_metrics.route(DEFAULT_ROUTE),
@@ -191,12 +191,12 @@ impl App {
             };
             tokio::join!(proxy, admin);
         };
-        if tokio::time::timeout(settings.shutdown_timeout, drain)
+        if tokio::time::timeout(settings.limits.shutdown_timeout, drain)
             .await
             .is_err()
         {
             tracing::warn!(
-                timeout = ?settings.shutdown_timeout,
+                timeout = ?settings.limits.shutdown_timeout,
                 "requests still in flight when the shutdown timeout passed were cut off"
             );
         }

@@ -38,8 +38,5 @@ mod upgrade;
 mod upstream;
 
 pub use app::{App, AppError};
-pub use settings::{
-    LogFormat, Settings, DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_MIRROR_DRAIN,
-    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_UPSTREAM_CONNECT_TIMEOUT, DEFAULT_UPSTREAM_TIMEOUT,
-};
+pub use settings::*;
 pub use signal::Signals;

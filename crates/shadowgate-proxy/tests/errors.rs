@@ -45,7 +45,7 @@ async fn upstream_slower_than_the_timeout_answers_504() {
         .await
         .unwrap();
     let mut s = settings(&[upstream.url()]);
-    s.upstream_timeout = Duration::from_millis(300);
+    s.upstreams[0].timeout = Duration::from_millis(300);
     let app = start(s).await;
 
     let started = Instant::now();

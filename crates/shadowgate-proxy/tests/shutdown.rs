@@ -59,7 +59,7 @@ async fn in_flight_request_completes_after_the_signal_while_new_connections_are_
 async fn run_returns_after_the_shutdown_timeout_even_if_a_request_hangs() {
     let hole = BlackHole::start().await.unwrap();
     let mut s = settings(&[hole.url()]);
-    s.shutdown_timeout = Duration::from_millis(200);
+    s.limits.shutdown_timeout = Duration::from_millis(200);
     let mut app = start(s).await;
 
     let url = app.url("/forever");

@@ -56,6 +56,7 @@ pub struct TargetConfig {
     pub(crate) rate_limit: u32,
     pub(crate) circuit_failures: u32,
     pub(crate) circuit_retry_after: Duration,
+    pub(crate) routed: bool,
 }
 
 impl TargetConfig {
@@ -103,6 +104,12 @@ impl TargetConfig {
     pub fn body(&self) -> bool {
         self.body
     }
+
+    /// Whether the target gets copies only from services that select it by name (see
+    /// [`TargetBuilder::routed`]).
+    pub fn routed(&self) -> bool {
+        self.routed
+    }
 }
 
 /// Builds a [`TargetConfig`]; every setting is checked in [`TargetBuilder::build`], which reports
@@ -125,6 +132,7 @@ pub struct TargetBuilder {
     rate_limit: u32,
     circuit_failures: u32,
     circuit_retry_after: Duration,
+    routed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +161,23 @@ impl TargetBuilder {
             rate_limit: 0,
             circuit_failures: DEFAULT_CIRCUIT_FAILURES,
             circuit_retry_after: DEFAULT_CIRCUIT_RETRY_AFTER,
+            routed: false,
         }
+    }
+
+    /// Replaces the URL (for a template of settings, such as the proxy's `[mirror_defaults]`,
+    /// applied to several targets).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// A routed target gets copies only from the services made by
+    /// [`crate::MirrorLayer::layer_selecting`] that name it (a proxy route's mirror list); an
+    /// unrouted one (the default) gets copies from every service the layer wraps.
+    pub fn routed(mut self, on: bool) -> Self {
+        self.routed = on;
+        self
     }
 
     /// The name used in metrics (default: the URL).
@@ -311,6 +335,7 @@ impl TargetBuilder {
             rate_limit: self.rate_limit,
             circuit_failures: self.circuit_failures,
             circuit_retry_after: self.circuit_retry_after,
+            routed: self.routed,
         })
     }
 }

@@ -138,7 +138,7 @@ fn settings(v1: &Backend, v2: &Backend, observer: Arc<CanaryObserver>) -> anyhow
     s.listen = loopback;
     s.admin = Some(loopback);
     s.mirrors = vec![canary];
-    s.shutdown_timeout = SHUTDOWN_TIMEOUT;
+    s.limits.shutdown_timeout = SHUTDOWN_TIMEOUT;
     s.mirror_drain = MIRROR_DRAIN;
     s.on_outcome = Some(observer);
     Ok(s)

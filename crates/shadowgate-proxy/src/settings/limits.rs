@@ -1,0 +1,38 @@
+//! [`Limits`]: what a client connection may cost before it is cut, and the shutdown grace period.
+
+use std::time::Duration;
+
+use super::DEFAULT_SHUTDOWN_TIMEOUT;
+
+/// A client that has not sent a whole request head this long after it started is cut (slowloris).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A keep-alive connection with no request in flight is closed after this long.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest request head accepted; a larger one is answered 431.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The smallest `max_header_bytes` accepted (hyper's HTTP/1 read buffer cannot be smaller).
+pub const MIN_MAX_HEADER_BYTES: usize = 8192;
+
+/// Limits on client connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a client may take to send a request head.
+    pub header_read_timeout: Duration,
+    /// How long a connection may sit with no request in flight.
+    pub idle_timeout: Duration,
+    /// The largest request head, in bytes (at least [`MIN_MAX_HEADER_BYTES`]).
+    pub max_header_bytes: usize,
+    /// In-flight requests get this long to finish after the shutdown signal.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
