@@ -34,6 +34,7 @@ mod server;
 mod service;
 mod settings;
 mod signal;
+pub mod tls;
 mod upgrade;
 mod upstream;
 
