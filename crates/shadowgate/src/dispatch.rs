@@ -125,6 +125,15 @@ impl Target {
         })
     }
 
+    /// Whether a service with this selection copies to the target: an unrouted target is always
+    /// selected, a routed one only by name (and by a service that selects everything).
+    pub(crate) fn selected_by(&self, select: Option<&[Box<str>]>) -> bool {
+        match select {
+            Some(names) if self.config.routed => names.iter().any(|n| **n == *self.config.name),
+            _ => true,
+        }
+    }
+
     /// Admits a copy or drops it, counting either way. Never waits.
     pub(crate) fn dispatch(&self, head: &Arc<CopyHead>, body: Option<CopyChunks>) {
         let count = |o| self.observer.record(o, Some(&head.request_id));

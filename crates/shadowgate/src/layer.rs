@@ -300,7 +300,57 @@ impl MirrorLayer {
 impl<S> Layer<S> for MirrorLayer {
     type Service = Mirror<S>;
 
+    /// Wraps `inner`, copying to every target, routed or not.
     fn layer(&self, inner: S) -> Mirror<S> {
-        Mirror::new(inner, self.shared.clone())
+        Mirror::new(inner, self.shared.clone(), None)
+    }
+}
+
+impl MirrorLayer {
+    /// Wraps `inner`, copying to the unrouted targets and to the routed targets (see
+    /// [`crate::TargetBuilder::routed`]) named in `routed`: a proxy route's mirror list. Names
+    /// that match no target (yet) are kept, so a target added later with that name is selected.
+    pub fn layer_selecting<S>(&self, inner: S, routed: &[impl AsRef<str>]) -> Mirror<S> {
+        let names = routed.iter().map(|n| n.as_ref().into()).collect();
+        Mirror::new(inner, self.shared.clone(), Some(names))
+    }
+
+    /// Adds the target, or replaces the one of the same name in one step (no request sees
+    /// neither). A replaced target's queued copies are still sent. Returns whether one was
+    /// replaced. Used by config reloads: an unchanged target should be left alone (compare
+    /// with [`MirrorLayer::target_config`]) so that its queue and workers carry on.
+    pub fn replace_target(&self, config: TargetConfig) -> bool {
+        let name: Arc<str> = config.name.clone();
+        let started = self.shared.start(config);
+        let mut replaced = None;
+        self.shared.targets.rcu(|targets| {
+            let mut next = Vec::clone(targets);
+            replaced = match next.iter().position(|t| t.config.name == name) {
+                Some(i) => Some(std::mem::replace(&mut next[i], started.clone())),
+                None => {
+                    next.push(started.clone());
+                    None
+                }
+            };
+            next
+        });
+        self.shared.targets_changed();
+        match replaced {
+            Some(old) => {
+                old.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The settings of the target of this name.
+    pub fn target_config(&self, name: &str) -> Option<TargetConfig> {
+        self.shared
+            .targets
+            .load()
+            .iter()
+            .find(|t| t.config.name() == name)
+            .map(|t| t.config.clone())
     }
 }

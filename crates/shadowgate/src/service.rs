@@ -24,11 +24,17 @@ use crate::request_id::ensure_request_id;
 pub struct Mirror<S> {
     inner: S,
     shared: Arc<Shared>,
+    /// The routed targets this service copies to; `None` is every target.
+    select: Option<Arc<[Box<str>]>>,
 }
 
 impl<S> Mirror<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    pub(crate) fn new(inner: S, shared: Arc<Shared>, select: Option<Arc<[Box<str>]>>) -> Self {
+        Self {
+            inner,
+            shared,
+            select,
+        }
     }
 
     /// See [`crate::MirrorLayer::needs_client_addr`].
@@ -58,20 +64,25 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
-        let tee = self.shared.tee(&mut parts, &body);
+        let tee = self.shared.tee(&mut parts, &body, self.select.as_deref());
         let req = Request::from_parts(parts, MirrorBody::teed(body, tee));
         ResponseFuture::new(self.inner.call(req))
     }
 }
 
 impl Shared {
-    /// Samples the request for every target; dispatches bodiless copies at once and returns the
+    /// Samples the request for every target this service copies to; dispatches bodiless copies at once and returns the
     /// tee for copies that wait for the body. Allocates nothing when no target samples it.
-    fn tee<B: Body>(&self, parts: &mut Parts, body: &B) -> Option<Box<Tee>> {
+    fn tee<B: Body>(
+        &self,
+        parts: &mut Parts,
+        body: &B,
+        select: Option<&[Box<str>]>,
+    ) -> Option<Box<Tee>> {
         let targets = self.targets.load();
         let mut sampled: Vec<Arc<Target>> = Vec::new();
         for t in targets.iter() {
-            if t.policy.admits(parts) {
+            if t.selected_by(select) && t.policy.admits(parts) {
                 sampled.push(t.clone());
             }
         }

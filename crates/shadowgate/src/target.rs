@@ -33,8 +33,8 @@ pub enum HostMode {
     Literal(HeaderValue),
 }
 
-/// The validated settings of one shadow target.
-#[derive(Debug, Clone)]
+/// The validated settings of one shadow target. Two configs are equal when every setting is.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetConfig {
     pub(crate) name: Arc<str>,
     pub(crate) url: Arc<str>,
