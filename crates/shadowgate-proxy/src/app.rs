@@ -1,27 +1,29 @@
 //! [`App`]: the proxy assembled from [`Settings`]: listeners bound, the mirror started, the
-//! service stack built. Shared by the binary, the demo and the tests.
+//! request path ([`Stack`]) built. Shared by the binary, the demo and the tests. [`Reloader`]
+//! applies a new config to a running app.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::registry::Registry;
 use shadowgate::{MirrorLayer, MirrorMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::Layer;
 
 use crate::admin::AdminService;
-use crate::forward::Forward;
-use crate::metrics::{ProxyMetrics, DEFAULT_ROUTE};
+use crate::metrics::ProxyMetrics;
+use crate::reload::Reloader;
 use crate::server::{self, Stop};
-use crate::service::{ProxyService, Stack};
+use crate::service::ProxyService;
 use crate::settings::Settings;
-use crate::upstream::UpstreamPool;
+use crate::stack::{SharedStack, Stack};
 
-/// Why the app could not be built or run. Each variant names the offending address or value.
+/// Why the app could not be built, run or reloaded. Each variant names the offending address
+/// or value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppError {
@@ -36,6 +38,9 @@ pub enum AppError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A route that cannot be built (for example it names an upstream that does not exist).
+    #[error("{0}")]
+    Route(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr} ({listener} listener): {source}")]
     Bind {
@@ -59,27 +64,19 @@ pub struct App {
     listen_addr: SocketAddr,
     admin: Option<(TcpListener, SocketAddr)>,
     mirror: MirrorLayer,
-    stack: Arc<Stack>,
+    stack: SharedStack,
     registry: Arc<Registry>,
+    reloader: Reloader,
     settings: Settings,
 }
 
 impl App {
-    /// Checks the upstreams, builds the mirror and the service stack (metrics registered in one
-    /// registry with the `shadowgate` prefix), and binds the listeners. Port 0 picks a free port.
-    /// Must run inside a Tokio runtime (the mirror's workers start on it).
+    /// Builds the mirror and the request path (metrics registered in one registry with the
+    /// `shadowgate` prefix), and binds the listeners. Port 0 picks a free port. Must run inside
+    /// a Tokio runtime (the mirror's workers and the health checks start on it).
     pub async fn build(settings: Settings) -> Result<App, AppError> {
-        if settings.upstreams.iter().all(|u| u.backends.is_empty()) {
-            return Err(AppError::NoUpstream);
-        }
         let mut registry = Registry::with_prefix("shadowgate");
         let proxy_metrics = ProxyMetrics::register(&mut registry);
-        // Routes and named pools are wired in issue 3's router; until then the first upstream
-        // takes every request.
-        let upstream = &settings.upstreams[0];
-        let backends: Vec<http::Uri> = upstream.backends.iter().map(|b| b.url.clone()).collect();
-        let pool = UpstreamPool::new(&backends, &proxy_metrics)
-            .map_err(|(url, reason)| AppError::InvalidUpstream { url, reason })?;
 
         let mut mirror = MirrorLayer::builder().metrics(MirrorMetrics::register(&mut registry));
         for target in &settings.mirrors {
@@ -89,18 +86,20 @@ impl App {
             mirror = mirror.on_outcome(hook.clone());
         }
         let mirror = mirror.build()?;
+        let stack = match Stack::build(&settings, &mirror, &proxy_metrics) {
+            Ok(stack) => Arc::new(ArcSwap::from_pointee(stack)),
+            Err(e) => {
+                mirror.shutdown(std::time::Duration::ZERO).await;
+                return Err(e);
+            }
+        };
 
         let (listener, listen_addr) = bind("proxy", settings.listen).await?;
         let admin = match settings.admin {
             Some(addr) => Some(bind("admin", addr).await?),
             None => None,
         };
-
-        let forward = Forward::new(pool, upstream.connect_timeout, upstream.timeout);
-        let stack = Arc::new(Stack {
-            mirror: mirror.layer(forward),
-            route: proxy_metrics.route(DEFAULT_ROUTE),
-        });
+        let reloader = Reloader::new(&settings, mirror.clone(), stack.clone(), proxy_metrics);
         Ok(App {
             listener,
             listen_addr,
@@ -108,6 +107,7 @@ impl App {
             mirror,
             stack,
             registry: Arc::new(registry),
+            reloader,
             settings,
         })
     }
@@ -127,9 +127,21 @@ impl App {
         &self.mirror
     }
 
+    /// Whether every upstream has a healthy backend (what `/readyz` answers, with the
+    /// listeners up).
+    pub fn is_ready(&self) -> bool {
+        self.stack.load().is_ready()
+    }
+
+    /// A handle that applies a new config to this app while it runs (SIGHUP in the binary).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// Serves until `shutdown` resolves, then stops gracefully: the listeners close (new
-    /// connections are refused), in-flight requests get `shutdown_timeout` to finish, then queued
-    /// shadow copies get `mirror_drain` to go out (the rest are counted `dropped_shutdown`).
+    /// connections are refused), in-flight requests get `limits.shutdown_timeout` to finish,
+    /// then queued shadow copies get `mirror_drain` to go out (the rest are counted
+    /// `dropped_shutdown`).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -141,6 +153,7 @@ impl App {
             mirror,
             stack,
             registry,
+            reloader: _,
             settings,
         } = self;
         let stop = Stop {
@@ -151,6 +164,7 @@ impl App {
 
         tracing::info!(
             upstreams = settings.upstreams.len(),
+            routes = settings.routes.len(),
             mirrors = settings.mirrors.len(),
             "listening on {listen_addr}"
         );
@@ -191,12 +205,10 @@ impl App {
             };
             tokio::join!(proxy, admin);
         };
-        if tokio::time::timeout(settings.limits.shutdown_timeout, drain)
-            .await
-            .is_err()
-        {
+        let grace = settings.limits.shutdown_timeout;
+        if tokio::time::timeout(grace, drain).await.is_err() {
             tracing::warn!(
-                timeout = ?settings.limits.shutdown_timeout,
+                timeout = ?grace,
                 "requests still in flight when the shutdown timeout passed were cut off"
             );
         }

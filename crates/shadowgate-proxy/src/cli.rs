@@ -13,7 +13,7 @@ use crate::upstream::check_backend_url;
 
 /// shadowgate: a reverse proxy that returns the primary's answer untouched and tees copies of
 /// sampled requests to shadow targets.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "shadowgate", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Proxy listener address [default: 127.0.0.1:8080]
@@ -217,7 +217,7 @@ mod tests {
             .unwrap();
         assert_eq!(s.listen, DEFAULT_LISTEN);
         assert_eq!(s.admin, Some(DEFAULT_ADMIN));
-        assert_eq!(s.upstreams.len(), 1);
+        assert_eq!(s.upstreams[0].backends.len(), 1);
         assert!(s.mirrors.is_empty());
         assert_eq!(s.log_format, LogFormat::Text);
     }
@@ -240,7 +240,7 @@ mod tests {
         ])
         .settings()
         .unwrap();
-        assert_eq!(s.upstreams.len(), 2);
+        assert_eq!(s.upstreams[0].backends.len(), 2);
         assert_eq!(s.mirrors[0].name(), "http://m:3");
         assert_eq!(s.mirrors[0].sample(), 0.25);
         assert_eq!(s.admin, None);

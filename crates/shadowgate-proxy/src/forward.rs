@@ -42,13 +42,17 @@ pub(crate) struct Forward {
 #[derive(Debug)]
 struct Shared {
     client: UpstreamClient,
-    pool: UpstreamPool,
+    pool: Arc<UpstreamPool>,
     timeout: Duration,
 }
 
 impl Forward {
     /// A forwarder with its own connection pool (separate from every shadow target's).
-    pub(crate) fn new(pool: UpstreamPool, connect_timeout: Duration, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        pool: Arc<UpstreamPool>,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Self {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));

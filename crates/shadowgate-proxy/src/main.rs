@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::Parser;
 use shadowgate_proxy::cli::{Cli, Command};
-use shadowgate_proxy::{App, Settings, Signals};
+use shadowgate_proxy::{App, Reloader, Settings, Signals};
 
 /// Bad flags or config (sysexits' EX_USAGE).
 const EXIT_USAGE: u8 = 64;
@@ -46,19 +46,56 @@ fn main() -> ExitCode {
     if let Err(e) = shadowgate_proxy::log::init(settings.log_format) {
         eprintln!("warning: logging is not set up: {e}");
     }
-    exit(run(settings))
+    exit(run(cli, settings))
 }
 
-fn run(settings: Settings) -> anyhow::Result<()> {
+fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let runtime = runtime()?;
     let result = runtime.block_on(async {
         let signals = Signals::install().context("cannot install the signal handlers")?;
         let app = App::build(settings).await?;
-        app.run(signals.shutdown()).await?;
+        let reloader = app.reloader();
+        app.run(signals.shutdown(move || reload(&cli, &reloader)))
+            .await?;
         anyhow::Ok(())
     });
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     result
+}
+
+/// SIGHUP: the flags and the config file again, validated as at start-up, then applied; any
+/// problem is logged and the running config keeps serving.
+fn reload(cli: &Cli, reloader: &Reloader) {
+    let settings = match cli.settings() {
+        Ok(settings) => settings,
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("reload refused: {e}");
+            }
+            tracing::error!(
+                problems = errors.len(),
+                "the new config is invalid; the running one keeps serving"
+            );
+            return;
+        }
+    };
+    match reloader.reload(&settings) {
+        Ok(report) => {
+            tracing::info!(
+                added = ?report.added,
+                replaced = ?report.replaced,
+                removed = ?report.removed,
+                "config reloaded"
+            );
+            if !report.need_restart.is_empty() {
+                tracing::warn!(
+                    settings = ?report.need_restart,
+                    "these settings changed but take effect only after a restart"
+                );
+            }
+        }
+        Err(e) => tracing::error!("reload refused: {e}; the running config keeps serving"),
+    }
 }
 
 fn demo() -> ExitCode {

@@ -13,8 +13,6 @@ use shadowgate::DurationHistogram;
 #[cfg(test)]
 use std::time::Duration;
 
-/// The `route` label until routes exist.
-pub(crate) const DEFAULT_ROUTE: &str = "default";
 /// The `upstream` label until named upstreams exist.
 pub(crate) const DEFAULT_UPSTREAM: &str = "default";
 
@@ -22,13 +20,13 @@ const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteStatusLabels {
-    route: &'static str,
+    route: String,
     status_class: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: &'static str,
+    route: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -104,18 +102,23 @@ impl ProxyMetrics {
     }
 
     /// The handles of one route.
-    pub(crate) fn route(&self, route: &'static str) -> RouteMetrics {
+    pub(crate) fn route(&self, route: &str) -> RouteMetrics {
         let class = |status_class| {
             self.requests
                 .get_or_create(&RouteStatusLabels {
-                    route,
+                    route: route.to_owned(),
                     status_class,
                 })
                 .clone()
         };
         RouteMetrics {
             statuses: Arc::new(STATUS_CLASSES.map(class)),
-            duration: self.duration.get_or_create(&RouteLabels { route }).clone(),
+            duration: self
+                .duration
+                .get_or_create(&RouteLabels {
+                    route: route.to_owned(),
+                })
+                .clone(),
         }
     }
 
@@ -171,7 +174,7 @@ mod tests {
     fn histogram_buckets_and_text() {
         let mut registry = Registry::with_prefix("shadowgate");
         let m = ProxyMetrics::register(&mut registry);
-        let route = m.route(DEFAULT_ROUTE);
+        let route = m.route("default");
         route.duration.observe(Duration::from_micros(50));
         route.duration.observe(Duration::from_millis(3));
         route.duration.observe(Duration::from_secs(60));

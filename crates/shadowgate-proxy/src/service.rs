@@ -1,6 +1,7 @@
-//! [`ProxyService`]: the per-connection service hyper calls. It prepares the request (client
-//! address, request id, forwarding headers), hands it to the `MirrorLayer` that wraps
-//! [`Forward`], and counts the response for the route.
+//! [`ProxyService`]: the per-connection service hyper calls. It loads the current [`Stack`]
+//! (swapped whole by a config reload; a request in flight keeps the one it started with),
+//! routes the request, prepares it (client address, request id, forwarding headers), hands it
+//! to the route's `MirrorLayer` service, and counts the response for the route.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,30 +14,24 @@ use std::time::Instant;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
-use shadowgate::Mirror;
 use tower::Service;
 
 use crate::body::ProxyBody;
-use crate::forward::{Forward, ForwardFuture};
+use crate::forward::ForwardFuture;
 use crate::forwarded::Peer;
-use crate::metrics::RouteMetrics;
-
-/// What every connection shares: the service stack and the route's metric handles.
-#[derive(Debug)]
-pub(crate) struct Stack {
-    pub(crate) mirror: Mirror<Forward>,
-    pub(crate) route: RouteMetrics,
-}
+use crate::router::{self, Action};
+use crate::stack::SharedStack;
+use crate::stack::Stack;
 
 /// The service of one client connection.
 #[derive(Debug, Clone)]
 pub(crate) struct ProxyService {
-    stack: Arc<Stack>,
+    stack: SharedStack,
     peer: Peer,
 }
 
 impl ProxyService {
-    pub(crate) fn new(stack: Arc<Stack>, addr: SocketAddr) -> Self {
+    pub(crate) fn new(stack: SharedStack, addr: SocketAddr) -> Self {
         Self {
             stack,
             peer: Peer::new(addr),
@@ -49,29 +44,81 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
     type Error = Infallible;
     type Future = ResponseFuture;
 
-    fn call(&self, mut req: Request<Incoming>) -> ResponseFuture {
+    fn call(&self, req: Request<Incoming>) -> ResponseFuture {
         let start = Instant::now();
-        self.peer
-            .prepare(&mut req, self.stack.mirror.needs_client_addr());
-        // `Forward` is always ready and `Mirror` is ready when its inner service is, so a clone
-        // (two reference counts) can be called without `poll_ready`.
-        let inner = self.stack.mirror.clone().call(req);
-        ResponseFuture {
-            inner,
-            start,
-            stack: self.stack.clone(),
+        let stack = self.stack.load_full();
+        let (parts, body) = req.into_parts();
+        let Some((index, route)) = stack.router.route(&parts) else {
+            return ResponseFuture::ready(router::not_found(), start, stack, None);
+        };
+        match &route.action {
+            Action::Redirect { status, location } => {
+                let response = router::redirect(*status, location);
+                ResponseFuture::ready(response, start, stack.clone(), Some(index))
+            }
+            Action::Proxy {
+                service,
+                client_addr,
+            } => {
+                let mut req = Request::from_parts(parts, body);
+                self.peer
+                    .prepare(&mut req, *client_addr || service.needs_client_addr());
+                // `Forward` is always ready and so are `Rewritten` and `Mirror` around it, so a
+                // clone (two reference counts) can be called without `poll_ready`.
+                let inner = service.clone().call(req);
+                ResponseFuture {
+                    state: State::Proxy { inner },
+                    start,
+                    route: Some(index),
+                    stack: stack.clone(),
+                }
+            }
         }
     }
 }
 
 pin_project! {
-    /// The mirror's response future, counted for the route when the head arrives; the duration
+    /// The route's response future, counted for the route when the head arrives; the duration
     /// is observed when the body is done.
     pub(crate) struct ResponseFuture {
         #[pin]
-        inner: shadowgate::ResponseFuture<ForwardFuture>,
+        state: State,
+        start: Instant,
+        // The stack this request started on, kept until its head is out (a reload meanwhile
+        // does not touch it), and its route's index in it.
+        stack: Arc<Stack>,
+        route: Option<usize>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State {
+        Proxy {
+            #[pin]
+            inner: shadowgate::ResponseFuture<ForwardFuture>,
+        },
+        Ready {
+            response: Option<Response<ProxyBody>>,
+        },
+    }
+}
+
+impl ResponseFuture {
+    fn ready(
+        response: Response<ProxyBody>,
         start: Instant,
         stack: Arc<Stack>,
+        route: Option<usize>,
+    ) -> Self {
+        Self {
+            state: State::Ready {
+                response: Some(response),
+            },
+            start,
+            stack,
+            route,
+        }
     }
 }
 
@@ -80,15 +127,22 @@ impl Future for ResponseFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut response = match ready!(this.inner.poll(cx)) {
-            Ok(response) => response,
-            Err(never) => match never {},
+        let mut response = match this.state.project() {
+            StateProj::Proxy { inner } => match ready!(inner.poll(cx)) {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            StateProj::Ready { response } => match response.take() {
+                Some(response) => response,
+                // Polled again after it finished: a caller bug; answer rather than panic.
+                None => router::not_found(),
+            },
         };
-        let route = &this.stack.route;
-        route.response(response.status());
+        let metrics = this.stack.router.metrics(*this.route);
+        metrics.response(response.status());
         response
             .body_mut()
-            .time(*this.start, route.duration.clone());
+            .time(*this.start, metrics.duration.clone());
         Poll::Ready(Ok(response))
     }
 }

@@ -1,5 +1,5 @@
-//! Process signals: SIGTERM and SIGINT stop the proxy gracefully; SIGHUP would reload the config
-//! file, and until config files exist it is logged and ignored (it never kills the process).
+//! Process signals: SIGTERM and SIGINT stop the proxy gracefully; SIGHUP calls the reload hook
+//! (the binary re-reads its flags and config file and applies them; it never kills the process).
 
 use std::io;
 
@@ -31,8 +31,8 @@ impl Signals {
         Ok(Self {})
     }
 
-    /// Resolves at the first SIGTERM or SIGINT. Each SIGHUP meanwhile is logged.
-    pub async fn shutdown(mut self) {
+    /// Resolves at the first SIGTERM or SIGINT. Each SIGHUP meanwhile calls `on_reload`.
+    pub async fn shutdown(mut self, mut on_reload: impl FnMut() + Send) {
         #[cfg(unix)]
         loop {
             tokio::select! {
@@ -45,13 +45,14 @@ impl Signals {
                     return;
                 }
                 Some(()) = self.hup.recv() => {
-                    tracing::info!("SIGHUP received: there is no config file to reload, carrying on");
+                    tracing::info!("SIGHUP received, reloading");
+                    on_reload();
                 }
             }
         }
         #[cfg(not(unix))]
         {
-            let _ = &mut self;
+            let _ = (&mut self, &mut on_reload);
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("Ctrl-C received, shutting down");
         }

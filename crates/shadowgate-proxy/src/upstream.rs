@@ -110,6 +110,11 @@ impl UpstreamPool {
         })
     }
 
+    /// Whether the pool can take requests (health checks arrive with issue 3's pools).
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.backends.is_empty()
+    }
+
     /// The next backend in turn; `None` only for an empty pool (which the app refuses to build).
     pub(crate) fn pick(&self) -> Option<&Arc<Backend>> {
         match self.backends.len() {

@@ -1,0 +1,144 @@
+//! [`Reloader`]: applies a new config to a running app (SIGHUP in the binary). The new
+//! settings were validated by the caller; the new request path is built first, and only when
+//! that succeeds are the mirror's config targets brought in line and the path swapped in, in
+//! one atomic store. Requests in flight finish on the old path. Targets whose settings did not
+//! change keep their queue and workers; runtime targets (added through the admin API) are not
+//! touched.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use shadowgate::MirrorLayer;
+
+use crate::app::AppError;
+use crate::metrics::ProxyMetrics;
+use crate::settings::{Limits, Settings};
+use crate::stack::{SharedStack, Stack};
+
+/// Applies new settings to the running app. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mirror: MirrorLayer,
+    stack: SharedStack,
+    metrics: ProxyMetrics,
+    /// One reload at a time, and what the last one left.
+    current: Mutex<Current>,
+}
+
+/// What the running app was built or last reloaded with, of what a reload compares.
+#[derive(Debug)]
+struct Current {
+    /// Names of the targets that came from the settings (not added at run time).
+    targets: HashSet<String>,
+    listen: SocketAddr,
+    admin: Option<SocketAddr>,
+    limits: Limits,
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadReport {
+    /// Targets that are new.
+    pub added: Vec<String>,
+    /// Targets whose settings changed (a fresh queue and workers; the old ones drain).
+    pub replaced: Vec<String>,
+    /// Targets no longer in the settings.
+    pub removed: Vec<String>,
+    /// Settings that changed but only take effect after a restart.
+    pub need_restart: Vec<&'static str>,
+}
+
+impl Reloader {
+    pub(crate) fn new(
+        settings: &Settings,
+        mirror: MirrorLayer,
+        stack: SharedStack,
+        metrics: ProxyMetrics,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                mirror,
+                stack,
+                metrics,
+                current: Mutex::new(Current::of(settings)),
+            }),
+        }
+    }
+
+    /// Applies `settings`: on an error nothing has changed and the old config keeps serving.
+    pub fn reload(&self, settings: &Settings) -> Result<ReloadReport, AppError> {
+        let inner = &*self.inner;
+        let mut current = inner
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut names = HashSet::new();
+        for t in &settings.mirrors {
+            if !names.insert(t.name().to_owned()) {
+                return Err(shadowgate::BuildError::DuplicateTarget(t.name().to_owned()).into());
+            }
+        }
+        let stack = Stack::build(settings, &inner.mirror, &inner.metrics)?;
+
+        let mut report = ReloadReport::default();
+        for t in &settings.mirrors {
+            match inner.mirror.target_config(t.name()) {
+                Some(old) if old == *t => {}
+                old => {
+                    inner.mirror.replace_target(t.clone());
+                    let list = if old.is_some() {
+                        &mut report.replaced
+                    } else {
+                        &mut report.added
+                    };
+                    list.push(t.name().to_owned());
+                }
+            }
+        }
+        for gone in current.targets.difference(&names) {
+            if inner.mirror.remove_target(gone) {
+                report.removed.push(gone.clone());
+            }
+        }
+        inner.stack.store(Arc::new(stack));
+
+        let next = Current::of(settings);
+        if next.listen != current.listen {
+            report.need_restart.push("listen");
+        }
+        if next.admin != current.admin {
+            report.need_restart.push("admin.listen");
+        }
+        if next.limits != current.limits {
+            report.need_restart.push("limits");
+        }
+        // What needs a restart keeps its running value, so the next reload still reports it.
+        current.targets = next.targets;
+        report.added.sort();
+        report.replaced.sort();
+        report.removed.sort();
+        Ok(report)
+    }
+}
+
+impl Current {
+    fn of(settings: &Settings) -> Self {
+        Self {
+            targets: settings
+                .mirrors
+                .iter()
+                .map(|t| t.name().to_owned())
+                .collect(),
+            listen: settings.listen,
+            admin: settings.admin,
+            limits: settings.limits,
+        }
+    }
+}

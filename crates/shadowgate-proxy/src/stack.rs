@@ -1,0 +1,72 @@
+//! [`Stack`]: one generation of the proxy's request path, built from [`Settings`]: the
+//! upstream pools, a forwarder for each, and the router over them. A config reload builds a new
+//! one and swaps it in whole; requests in flight finish on the one they started with.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use shadowgate::MirrorLayer;
+
+use crate::app::AppError;
+use crate::forward::Forward;
+use crate::metrics::ProxyMetrics;
+use crate::router::Router;
+use crate::settings::{Settings, UpstreamSettings};
+use crate::upstream::UpstreamPool as Upstream;
+
+/// What every connection shares, for one generation of the config.
+#[derive(Debug)]
+pub(crate) struct Stack {
+    pub(crate) router: Router,
+    pub(crate) upstreams: Vec<Arc<Upstream>>,
+}
+
+/// The current stack, replaced whole on reload.
+pub(crate) type SharedStack = Arc<ArcSwap<Stack>>;
+
+impl Stack {
+    /// Builds the upstreams (starting their health checks) and the routes. Nothing is shared
+    /// with an earlier stack but the mirror and the metric families.
+    pub(crate) fn build(
+        settings: &Settings,
+        mirror: &MirrorLayer,
+        metrics: &ProxyMetrics,
+    ) -> Result<Self, AppError> {
+        if settings.upstreams.iter().all(|u| u.backends.is_empty()) {
+            return Err(AppError::NoUpstream);
+        }
+        let mut upstreams = Vec::with_capacity(settings.upstreams.len());
+        let mut forwards = Vec::with_capacity(settings.upstreams.len());
+        for u in &settings.upstreams {
+            let (upstream, forward) = upstream(u, metrics)?;
+            forwards.push((u.name.as_str(), forward, false));
+            upstreams.push(upstream);
+        }
+        let router = Router::build(settings, mirror, metrics, |name| {
+            forwards
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, f, client_addr)| (f.clone(), *client_addr))
+        })
+        .map_err(|e| AppError::Route(e.to_string()))?;
+        Ok(Self { router, upstreams })
+    }
+
+    /// Whether every upstream has at least one healthy backend.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.upstreams.iter().all(|u| u.is_ready())
+    }
+}
+
+/// One upstream pool and its forwarder.
+fn upstream(
+    settings: &UpstreamSettings,
+    metrics: &ProxyMetrics,
+) -> Result<(Arc<Upstream>, Forward), AppError> {
+    let backends: Vec<http::Uri> = settings.backends.iter().map(|b| b.url.clone()).collect();
+    let pool = Upstream::new(&backends, metrics)
+        .map_err(|(url, reason)| AppError::InvalidUpstream { url, reason })?;
+    let pool = Arc::new(pool);
+    let forward = Forward::new(pool.clone(), settings.connect_timeout, settings.timeout);
+    Ok((pool, forward))
+}
