@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use shadowgate::{MirrorLayer, Outcome};
-use shadowgate_proxy::{App, AppError, Settings};
+use shadowgate_proxy::{App, AppError, Reloader, Settings};
 #[allow(unused_imports)] // each test file uses a different part
 pub use shadowgate_test_support::client::{eventually, get, h2c, http1, HttpClient, PROMPT};
 use tokio::sync::oneshot;
@@ -33,6 +33,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub admin: Option<SocketAddr>,
     pub mirror: MirrorLayer,
+    pub reloader: Reloader,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), AppError>>,
 }
@@ -42,6 +43,7 @@ pub async fn start(settings: Settings) -> Running {
     let addr = app.listen_addr();
     let admin = app.admin_addr();
     let mirror = app.mirror().clone();
+    let reloader = app.reloader();
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
@@ -50,6 +52,7 @@ pub async fn start(settings: Settings) -> Running {
         addr,
         admin,
         mirror,
+        reloader,
         stop: Some(tx),
         task,
     }
