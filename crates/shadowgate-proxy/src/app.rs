@@ -19,7 +19,7 @@ use crate::metrics::{ProxyMetrics, DEFAULT_ROUTE};
 use crate::server::{self, Stop};
 use crate::service::{ProxyService, Stack};
 use crate::settings::Settings;
-use crate::upstream::UpstreamPool;
+use crate::upstream::Upstream;
 
 /// Why the app could not be built or run. Each variant names the offending address or value.
 #[derive(Debug, thiserror::Error)]
@@ -28,14 +28,9 @@ pub enum AppError {
     /// No primary upstream was given.
     #[error("no upstream: at least one --upstream URL is required")]
     NoUpstream,
-    /// An upstream URL the proxy cannot forward to.
-    #[error("upstream {url:?} {reason}")]
-    InvalidUpstream {
-        /// The URL.
-        url: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    /// An upstream that cannot be built (a backend URL the proxy cannot forward to, …).
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::UpstreamError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr} ({listener} listener): {source}")]
     Bind {
@@ -76,10 +71,7 @@ impl App {
         let proxy_metrics = ProxyMetrics::register(&mut registry);
         // Routes and named pools are wired in issue 3's router; until then the first upstream
         // takes every request.
-        let upstream = &settings.upstreams[0];
-        let backends: Vec<http::Uri> = upstream.backends.iter().map(|b| b.url.clone()).collect();
-        let pool = UpstreamPool::new(&backends, &proxy_metrics)
-            .map_err(|(url, reason)| AppError::InvalidUpstream { url, reason })?;
+        let upstream = Upstream::new(&settings.upstreams[0], &proxy_metrics)?;
 
         let mut mirror = MirrorLayer::builder().metrics(MirrorMetrics::register(&mut registry));
         for target in &settings.mirrors {
@@ -96,9 +88,11 @@ impl App {
             None => None,
         };
 
-        let forward = Forward::new(pool, upstream.connect_timeout, upstream.timeout);
+        upstream.start_health_checks();
+        let client_addr = upstream.needs_client_addr();
         let stack = Arc::new(Stack {
-            mirror: mirror.layer(forward),
+            mirror: mirror.layer(Forward::new(upstream)),
+            client_addr,
             route: proxy_metrics.route(DEFAULT_ROUTE),
         });
         Ok(App {

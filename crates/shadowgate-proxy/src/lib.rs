@@ -41,3 +41,4 @@ mod upstream;
 pub use app::{App, AppError};
 pub use settings::*;
 pub use signal::Signals;
+pub use upstream::UpstreamError;

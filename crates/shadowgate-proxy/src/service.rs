@@ -26,6 +26,8 @@ use crate::metrics::RouteMetrics;
 pub(crate) struct Stack {
     pub(crate) mirror: Mirror<Forward>,
     pub(crate) route: RouteMetrics,
+    /// The upstream balances by client address (`ip_hash`), so every request carries it.
+    pub(crate) client_addr: bool,
 }
 
 /// The service of one client connection.
@@ -51,8 +53,8 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
 
     fn call(&self, mut req: Request<Incoming>) -> ResponseFuture {
         let start = Instant::now();
-        self.peer
-            .prepare(&mut req, self.stack.mirror.needs_client_addr());
+        let client_addr = self.stack.client_addr || self.stack.mirror.needs_client_addr();
+        self.peer.prepare(&mut req, client_addr);
         // `Forward` is always ready and `Mirror` is ready when its inner service is, so a clone
         // (two reference counts) can be called without `poll_ready`.
         let inner = self.stack.mirror.clone().call(req);
