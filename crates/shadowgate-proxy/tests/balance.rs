@@ -227,3 +227,17 @@ async fn a_backend_at_max_connections_answers_503_and_is_counted() {
     held.abort();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn max_connections_frees_the_slot_when_each_response_ends() {
+    let backend = RecordingServer::start().await.unwrap();
+    let mut s = settings(&[backend.url()]);
+    s.upstreams[0].max_connections = 1;
+    let app = start(s).await;
+
+    // One at a time never passes a cap of 1: every slot is back when its body has ended.
+    get_many(&app, 50).await;
+
+    assert_eq!(backend.count(), 50);
+    app.stop().await;
+}

@@ -320,3 +320,73 @@ impl Drop for Lease {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::BackendSettings;
+
+    fn build(settings: &UpstreamSettings) -> Result<Arc<Upstream>, UpstreamError> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        Upstream::new(settings, &ProxyMetrics::register(&mut registry))
+    }
+
+    fn upstream(urls: &[&str]) -> UpstreamSettings {
+        UpstreamSettings::new("prod", urls.iter().map(|u| u.parse().unwrap()).collect())
+    }
+
+    #[test]
+    fn errors_name_the_upstream_and_the_bad_value() {
+        let err = build(&upstream(&["http://a:1", "ftp://b"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "upstream \"prod\": backend \"ftp://b/\" is not an http:// or https:// URL"
+        );
+        let err = build(&upstream(&[])).unwrap_err();
+        assert_eq!(err.to_string(), "upstream \"prod\" has no backend");
+        let err = build(&upstream(&["http://a:1", "http://a:1/"])).unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+        let mut s = upstream(&["http://a:1"]);
+        s.health_check = Some(HealthCheck {
+            path: "healthz".to_owned(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+        });
+        let err = build(&s).unwrap_err();
+        assert!(err.to_string().contains("\"healthz\""), "{err}");
+    }
+
+    #[test]
+    fn leases_count_in_flight_and_readiness_follows_health() {
+        let mut s = upstream(&["http://a:1", "https://b:2/base"]);
+        s.backends.push(BackendSettings {
+            url: "http://c:3".parse().unwrap(),
+            weight: 4,
+        });
+        s.balance = Balance::IpHash;
+        let up = build(&s).unwrap();
+        assert!(up.needs_client_addr());
+        let lease = up.lease(None, None).unwrap();
+        let held: Vec<_> = up.backends().filter(|b| b.in_flight == 1).collect();
+        assert_eq!(held.len(), 1);
+        drop(lease);
+        assert!(up.backends().all(|b| b.in_flight == 0));
+        let urls: Vec<_> = up.backends().map(|b| (b.url, b.weight)).collect();
+        assert_eq!(
+            urls,
+            [
+                ("http://a:1", 1),
+                ("https://b:2/base", 1),
+                ("http://c:3", 4)
+            ]
+        );
+        assert!(up.is_ready());
+        for i in 0..3 {
+            up.set_health(i, false, "test");
+        }
+        assert!(!up.is_ready());
+        assert_eq!(up.lease(None, None).unwrap_err(), Unavailable::NoHealthy);
+    }
+}
