@@ -34,30 +34,26 @@ impl Upstream {
         }
     }
 
-    /// Marks backend `index` healthy or not; logs and sets the gauge when that is a change.
-    pub(crate) fn set_health(&self, index: usize, healthy: bool, why: &str) {
+    /// Marks backend `index` healthy or not; logs and sets the gauge when that is a change,
+    /// and says whether it was.
+    pub(crate) fn set_health(&self, index: usize, healthy: bool, why: &str) -> bool {
         let Some(backend) = self.backend(index) else {
-            return;
+            return false;
         };
         if !backend.set_healthy(healthy) {
-            return;
+            return false;
         }
         if healthy {
             tracing::warn!(upstream = %self.name, backend = %backend.url, why, "backend is healthy again");
         } else {
             tracing::warn!(upstream = %self.name, backend = %backend.url, why, "backend is unhealthy");
         }
+        true
     }
 
     /// A real request could not connect to backend `index`: it is out at once; without an
     /// active check it is back after `eject_for`.
     pub(crate) fn connect_failed(self: &Arc<Self>, index: usize) {
-        let Some(backend) = self.backend(index) else {
-            return;
-        };
-        if !backend.is_healthy() {
-            return;
-        }
         if self.health_check.is_some() {
             self.set_health(
                 index,
@@ -71,7 +67,10 @@ impl Upstream {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        self.set_health(index, false, "connecting failed; back after eject_for");
+        // Only the failure that took it out starts the timer.
+        if !self.set_health(index, false, "connecting failed; back after eject_for") {
+            return;
+        }
         let upstream = Arc::downgrade(self);
         let stop = self.stop.clone();
         let eject_for = self.eject_for;
@@ -213,6 +212,38 @@ fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::ProxyMetrics;
+    use crate::settings::{HealthCheck, UpstreamSettings};
+    use shadowgate_test_support::RecordingServer;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn health_checks_stop_when_the_upstream_is_dropped() {
+        let server = RecordingServer::start().await.unwrap();
+        let mut settings = UpstreamSettings::new("prod", vec![server.url().parse().unwrap()]);
+        settings.health_check = Some(HealthCheck {
+            path: "/health".to_owned(),
+            interval: Duration::from_millis(10),
+            timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+        });
+        let mut registry = prometheus_client::registry::Registry::default();
+        let up = Upstream::new(&settings, &ProxyMetrics::register(&mut registry)).unwrap();
+        up.start_health_checks();
+        up.start_health_checks();
+        let checks = server.wait_for(3, Duration::from_secs(10)).await;
+        assert!(checks.len() >= 3);
+        assert!(checks.iter().all(|r| r.uri.path() == "/health"));
+        assert_eq!(checks[0].headers["user-agent"], "shadowgate-health-check");
+
+        drop(up);
+        // A check already sent may still land; after that, none (20 intervals).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after_drop = server.count();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(server.count(), after_drop);
+    }
 
     #[test]
     fn a_streak_counts_results_against_the_state_and_resets_on_change() {
