@@ -30,14 +30,9 @@ pub enum AppError {
     /// No primary upstream was given.
     #[error("no upstream: at least one --upstream URL is required")]
     NoUpstream,
-    /// An upstream URL the proxy cannot forward to.
-    #[error("upstream {url:?} {reason}")]
-    InvalidUpstream {
-        /// The URL.
-        url: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    /// An upstream that cannot be built (a backend URL the proxy cannot forward to, …).
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::UpstreamError),
     /// A route that cannot be built (for example it names an upstream that does not exist).
     #[error("{0}")]
     Route(String),

@@ -1,5 +1,6 @@
 //! [`ProxyBody`]: the response body the proxy sends: the upstream's body, streamed frame by frame,
-//! or a short body of its own (errors, admin answers).
+//! or a short body of its own (errors, admin answers). An upstream body holds its backend's
+//! in-flight [`Lease`] until it ends or is dropped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,6 +12,8 @@ use hyper::body::Incoming;
 
 use shadowgate::DurationHistogram;
 
+use crate::upstream::Lease;
+
 /// A response body: the upstream's, streamed, or the proxy's own bytes.
 #[derive(Debug)]
 pub struct ProxyBody {
@@ -21,15 +24,17 @@ pub struct ProxyBody {
 
 #[derive(Debug)]
 enum Kind {
-    Upstream(Incoming),
+    /// The backend's request stays in flight until the body ends (the lease is then dropped).
+    Upstream(Incoming, Option<Lease>),
     Full(Option<Bytes>),
 }
 
 impl ProxyBody {
-    /// The upstream's body, passed through frame by frame (never buffered).
-    pub(crate) fn upstream(body: Incoming) -> Self {
+    /// The upstream's body, passed through frame by frame (never buffered); `lease` counts the
+    /// request in flight on its backend until the body ends or is dropped.
+    pub(crate) fn upstream(body: Incoming, lease: Lease) -> Self {
         Self {
-            kind: Kind::Upstream(body),
+            kind: Kind::Upstream(body, Some(lease)),
             timer: None,
         }
     }
@@ -58,21 +63,27 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &mut self.get_mut().kind {
-            Kind::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Kind::Upstream(body, lease) => {
+                let frame = Pin::new(body).poll_frame(cx);
+                if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
+                    lease.take();
+                }
+                frame
+            }
             Kind::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Upstream(body) => body.is_end_stream(),
+            Kind::Upstream(body, _) => body.is_end_stream(),
             Kind::Full(data) => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Upstream(body) => body.size_hint(),
+            Kind::Upstream(body, _) => body.size_hint(),
             Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
         }
     }

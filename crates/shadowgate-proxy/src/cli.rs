@@ -268,7 +268,7 @@ mod tests {
         let all = e.join("\n");
         for want in [
             "--listen: \"nope\" is not an address",
-            "--upstream: \"ftp://x\" is not an http:// URL",
+            "--upstream: \"ftp://x\" is not an http:// or https:// URL",
             "--sample: 1.5 is outside 0..=1",
             "--admin: \"x\" is not an address",
             "--log-format: \"xml\" is not text or json",

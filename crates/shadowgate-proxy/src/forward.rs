@@ -1,73 +1,42 @@
-//! [`Forward`]: the service at the bottom of the stack. It sends each request to the next backend
-//! of the upstream pool over a pooled keep-alive client and streams the answer back; failures
-//! become short `text/plain` responses (see [`crate::rescue`]), never errors.
+//! [`Forward`]: the service at the bottom of the stack. It picks a backend of its [`Upstream`]
+//! per request, sends the request over the upstream's pooled keep-alive client and streams the
+//! answer back; failures become short `text/plain` responses (see [`crate::rescue`]), never
+//! errors. An idempotent bodiless request whose connect failed is retried once on another
+//! backend.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, UPGRADE};
+use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use pin_project_lite::pin_project;
-use shadowgate::{remove_hop_by_hop, MirrorBody};
+use shadowgate::{remove_hop_by_hop, ClientAddr, MirrorBody};
 use tokio::time::Timeout;
 
 use crate::body::ProxyBody;
 use crate::metrics::UpstreamOutcome;
-use crate::rescue::{rescue, ErrorChain};
+use crate::rescue::{rescue, unavailable, ErrorChain};
 use crate::upgrade::{self, PendingUpgrade};
-use crate::upstream::{Backend, UpstreamPool};
+use crate::upstream::{Lease, Upstream, UpstreamBody};
 
-/// How long an idle pooled upstream connection is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Idle connections kept per backend: enough for every connection a benchmark opens.
-const POOL_MAX_IDLE_PER_HOST: usize = 1024;
-
-type UpstreamClient = Client<HttpConnector, MirrorBody<Incoming>>;
-
-/// Forwards requests to the upstream pool. Cheap to clone.
+/// Forwards requests to one upstream. Cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Forward {
-    shared: Arc<Shared>,
-}
-
-#[derive(Debug)]
-struct Shared {
-    client: UpstreamClient,
-    pool: Arc<UpstreamPool>,
-    timeout: Duration,
+    upstream: Arc<Upstream>,
 }
 
 impl Forward {
-    /// A forwarder with its own connection pool (separate from every shadow target's).
-    pub(crate) fn new(
-        pool: Arc<UpstreamPool>,
-        connect_timeout: Duration,
-        timeout: Duration,
-    ) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .build(http);
-        Self {
-            shared: Arc::new(Shared {
-                client,
-                pool,
-                timeout,
-            }),
-        }
+    /// A forwarder to `upstream` (which has its own connection pool).
+    pub(crate) fn new(upstream: Arc<Upstream>) -> Self {
+        Self { upstream }
     }
 }
 
@@ -85,9 +54,20 @@ impl tower::Service<Request<MirrorBody<Incoming>>> for Forward {
         if req.method() == Method::CONNECT {
             return ForwardFuture::ready(connect_not_allowed());
         }
-        let Some(backend) = self.shared.pool.pick() else {
-            // `App::build` refuses an empty pool; answer anyway rather than panic.
-            return ForwardFuture::ready(rescue_response(&NoBackend, None));
+        let client = match self.upstream.needs_client_addr() {
+            true => req.extensions().get::<ClientAddr>().map(|a| a.0.ip()),
+            false => None,
+        };
+        let lease = match self.upstream.lease(client, None) {
+            Ok(lease) => lease,
+            Err(why) => {
+                tracing::debug!(
+                    upstream = self.upstream.name(),
+                    ?why,
+                    "no backend for a request"
+                );
+                return ForwardFuture::ready(unavailable(why).response());
+            }
         };
         let upgrade = upgrade::take(&mut req);
         let (mut parts, body) = req.into_parts();
@@ -95,41 +75,80 @@ impl tower::Service<Request<MirrorBody<Incoming>>> for Forward {
         if let Some(upgrade) = &upgrade {
             upgrade.restore_headers(&mut parts.headers);
         }
-        parts.uri = match backend.uri_for(parts.uri.path_and_query()) {
-            Ok(uri) => uri,
-            Err(e) => return ForwardFuture::ready(rescue_response(&e, Some(backend))),
-        };
         // The client's own version says nothing about the upstream hop, which is HTTP/1.1.
         parts.version = Version::HTTP_11;
-        let response = tokio::time::timeout(
-            self.shared.timeout,
-            self.shared.client.request(Request::from_parts(parts, body)),
-        );
+        // A route's rewrite was applied before this service (`router::Rewritten`): the path
+        // here is the primary's own, and the copies kept the client's.
+
+        // Only a request that can be sent again unchanged is kept for a retry, and only when
+        // there is another backend (a single-backend pool copies nothing).
+        let retry = (self.upstream.backend_count() > 1
+            && is_idempotent(&parts.method)
+            && body.is_end_stream())
+        .then(|| {
+            Box::new(Retry {
+                parts: parts.clone(),
+                client,
+            })
+        });
+        let response = match send(&lease, parts, UpstreamBody::Mirror { body }) {
+            Ok(response) => response,
+            Err(e) => return ForwardFuture::ready(rescue_response(&e, &lease)),
+        };
         ForwardFuture {
             state: State::Waiting {
                 response,
-                backend: backend.clone(),
+                lease: Some(lease),
                 upgrade,
+                retry,
             },
         }
     }
 }
 
+/// What a retry needs: the request head as it was before the first backend's URI was set.
+#[derive(Debug)]
+struct Retry {
+    parts: Parts,
+    client: Option<IpAddr>,
+}
+
+/// RFC 9110 §9.2.2 idempotent methods (CONNECT never gets here).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+type Pending = Timeout<hyper_util::client::legacy::ResponseFuture>;
+
+/// Sends the request to the lease's backend, its path joined to the backend's base path.
+fn send(lease: &Lease, mut parts: Parts, body: UpstreamBody) -> Result<Pending, http::Error> {
+    parts.uri = lease.uri_for(parts.uri.path_and_query())?;
+    let upstream = lease.upstream();
+    Ok(tokio::time::timeout(
+        upstream.timeout(),
+        upstream.client().request(Request::from_parts(parts, body)),
+    ))
+}
+
 /// Answers an upstream failure and counts it for the backend.
 fn rescue_response(
     error: &(dyn std::error::Error + 'static),
-    backend: Option<&Arc<Backend>>,
+    lease: &Lease,
 ) -> Response<ProxyBody> {
     let rescued = rescue(error);
-    let url = backend.map_or("-", |b| &b.url);
     tracing::warn!(
-        backend = url,
+        upstream = lease.upstream().name(),
+        backend = lease.url(),
         status = rescued.status.as_u16(),
         error = %ErrorChain(error),
         "upstream request failed"
     );
-    if let Some(b) = backend {
-        b.metrics.count(rescued.outcome);
+    lease.count(rescued.outcome);
+    if rescued.outcome == UpstreamOutcome::ConnectError {
+        lease.connect_failed();
     }
     rescued.response()
 }
@@ -151,16 +170,14 @@ fn connect_not_allowed() -> Response<ProxyBody> {
     response
 }
 
-#[derive(Debug)]
-struct NoBackend;
-
-impl std::fmt::Display for NoBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the upstream pool has no backend")
-    }
+/// The answer when a future is polled after it finished (a caller's bug; answer, never panic).
+fn polled_again() -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(Bytes::from_static(
+        b"500 Internal Server Error: response already taken\n",
+    )));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
 }
-
-impl std::error::Error for NoBackend {}
 
 pin_project! {
     /// The upstream's response head, or the proxy's own answer.
@@ -175,9 +192,10 @@ pin_project! {
     enum State {
         Waiting {
             #[pin]
-            response: Timeout<hyper_util::client::legacy::ResponseFuture>,
-            backend: Arc<Backend>,
+            response: Pending,
+            lease: Option<Lease>,
             upgrade: Option<PendingUpgrade>,
+            retry: Option<Box<Retry>>,
         },
         Ready {
             response: Option<Response<ProxyBody>>,
@@ -199,32 +217,63 @@ impl Future for ForwardFuture {
     type Output = Result<Response<ProxyBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Ready { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| rescue_response(&NoBackend, None)))),
-            StateProj::Waiting {
-                response,
-                backend,
-                upgrade,
-            } => {
-                let response = match ready!(response.poll(cx)) {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(e)) => return Poll::Ready(Ok(rescue_response(&e, Some(backend)))),
-                    Err(e) => return Poll::Ready(Ok(rescue_response(&e, Some(backend)))),
-                };
-                backend.metrics.count(UpstreamOutcome::Ok);
-                Poll::Ready(Ok(pass_back(response, upgrade.take())))
-            }
+        let mut this = self.project();
+        loop {
+            let next = match this.state.as_mut().project() {
+                StateProj::Ready { response } => {
+                    return Poll::Ready(Ok(response.take().unwrap_or_else(polled_again)))
+                }
+                StateProj::Waiting {
+                    response,
+                    lease,
+                    upgrade,
+                    retry,
+                } => {
+                    let result = ready!(response.poll(cx));
+                    let Some(lease) = lease.take() else {
+                        return Poll::Ready(Ok(polled_again()));
+                    };
+                    let error = match result {
+                        Ok(Ok(response)) => {
+                            lease.count(UpstreamOutcome::Ok);
+                            return Poll::Ready(Ok(pass_back(response, upgrade.take(), lease)));
+                        }
+                        Ok(Err(e)) => e,
+                        Err(elapsed) => return Poll::Ready(Ok(rescue_response(&elapsed, &lease))),
+                    };
+                    let answer = rescue_response(&error, &lease);
+                    let connect_failed = rescue(&error).outcome == UpstreamOutcome::ConnectError;
+                    // Retry once, on another backend, what never reached this one.
+                    let again = retry
+                        .take()
+                        .filter(|_| connect_failed)
+                        .and_then(|retry| lease.other(retry.client).map(|next| (retry, next)));
+                    let Some((retry, next)) = again else {
+                        return Poll::Ready(Ok(answer));
+                    };
+                    drop(lease);
+                    match send(&next, retry.parts, UpstreamBody::Empty) {
+                        Ok(response) => State::Waiting {
+                            response,
+                            lease: Some(next),
+                            upgrade: upgrade.take(),
+                            retry: None,
+                        },
+                        Err(e) => return Poll::Ready(Ok(rescue_response(&e, &next))),
+                    }
+                }
+            };
+            this.state.set(next);
         }
     }
 }
 
 /// The upstream's response for the client: hop-by-hop headers removed (a `101` keeps its upgrade
-/// headers and is bridged), the body streamed.
+/// headers and is bridged), the body streamed, holding the backend's in-flight slot.
 fn pass_back(
     mut response: Response<Incoming>,
     upgrade: Option<PendingUpgrade>,
+    lease: Lease,
 ) -> Response<ProxyBody> {
     let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     let protocol = switched
@@ -234,5 +283,5 @@ fn pass_back(
     if let Some(upgrade) = upgrade {
         upgrade.finish(&mut response, protocol);
     }
-    response.map(ProxyBody::upstream)
+    response.map(|body| ProxyBody::upstream(body, lease))
 }

@@ -45,3 +45,4 @@ pub use app::{App, AppError};
 pub use reload::{ReloadReport, Reloader};
 pub use settings::*;
 pub use signal::Signals;
+pub use upstream::UpstreamError;

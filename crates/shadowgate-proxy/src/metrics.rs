@@ -1,6 +1,6 @@
-//! The proxy's own metrics (DESIGN §7): requests per route and status class, their duration, and
-//! upstream requests per backend and outcome. Every handle is resolved when the app is built;
-//! the request path only bumps atomics (no lock, no label formatting).
+//! The proxy's own metrics (DESIGN §7): requests per route and status class, their duration,
+//! upstream requests per backend and outcome, and each backend's health. Every handle is resolved
+//! when the app is built; the request path only bumps atomics (no lock, no label formatting).
 
 use std::sync::Arc;
 
@@ -8,13 +8,14 @@ use http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use shadowgate::DurationHistogram;
 #[cfg(test)]
 use std::time::Duration;
 
-/// The `upstream` label until named upstreams exist.
-pub(crate) const DEFAULT_UPSTREAM: &str = "default";
+/// The `backend` label of requests no backend could take (`outcome="unavailable"`).
+pub(crate) const NO_BACKEND: &str = "none";
 
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -31,9 +32,15 @@ struct RouteLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
-    upstream: &'static str,
+    upstream: String,
     backend: String,
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    upstream: String,
+    backend: String,
 }
 
 /// How one upstream request ended: the `outcome` label of `shadowgate_upstream_requests_total`.
@@ -47,14 +54,18 @@ pub(crate) enum UpstreamOutcome {
     Timeout,
     /// Any other failure: reset, protocol error, a request the proxy could not send.
     Error,
+    /// No backend could take the request (none healthy, or every healthy one at
+    /// `max_connections`): answered 503 without sending. Counted with `backend="none"`.
+    Unavailable,
 }
 
 impl UpstreamOutcome {
-    const ALL: [UpstreamOutcome; 4] = [
+    const ALL: [UpstreamOutcome; 5] = [
         UpstreamOutcome::Ok,
         UpstreamOutcome::ConnectError,
         UpstreamOutcome::Timeout,
         UpstreamOutcome::Error,
+        UpstreamOutcome::Unavailable,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -63,6 +74,7 @@ impl UpstreamOutcome {
             UpstreamOutcome::ConnectError => "connect_error",
             UpstreamOutcome::Timeout => "timeout",
             UpstreamOutcome::Error => "error",
+            UpstreamOutcome::Unavailable => "unavailable",
         }
     }
 }
@@ -73,6 +85,7 @@ pub(crate) struct ProxyMetrics {
     requests: Family<RouteStatusLabels, Counter>,
     duration: Family<RouteLabels, DurationHistogram>,
     upstream: Family<UpstreamLabels, Counter>,
+    healthy: Family<BackendLabels, Gauge>,
 }
 
 impl ProxyMetrics {
@@ -82,6 +95,7 @@ impl ProxyMetrics {
             requests: Family::default(),
             duration: Family::default(),
             upstream: Family::default(),
+            healthy: Family::default(),
         };
         registry.register(
             "requests",
@@ -97,6 +111,11 @@ impl ProxyMetrics {
             "upstream_requests",
             "Requests sent to primary backends, per upstream, backend and outcome",
             m.upstream.clone(),
+        );
+        registry.register(
+            "backend_healthy",
+            "1 while a primary backend takes requests, 0 while it is out (health check or ejection)",
+            m.healthy.clone(),
         );
         m
     }
@@ -122,20 +141,41 @@ impl ProxyMetrics {
         }
     }
 
-    /// The handles of one backend of an upstream.
-    pub(crate) fn backend(&self, upstream: &'static str, backend: &str) -> BackendMetrics {
+    /// The handles of one backend of an upstream (its health gauge starts at 1).
+    pub(crate) fn backend(&self, upstream: &str, backend: &str) -> BackendMetrics {
         let outcome = |o: UpstreamOutcome| {
             self.upstream
                 .get_or_create(&UpstreamLabels {
-                    upstream,
+                    upstream: upstream.to_owned(),
                     backend: backend.to_owned(),
                     outcome: o.as_str(),
                 })
                 .clone()
         };
+        let healthy = self
+            .healthy
+            .get_or_create(&BackendLabels {
+                upstream: upstream.to_owned(),
+                backend: backend.to_owned(),
+            })
+            .clone();
+        healthy.set(1);
         BackendMetrics {
             outcomes: Arc::new(UpstreamOutcome::ALL.map(outcome)),
+            healthy,
         }
+    }
+
+    /// The counter of requests an upstream could give to no backend (`outcome="unavailable"`,
+    /// `backend="none"`).
+    pub(crate) fn unavailable(&self, upstream: &str) -> Counter {
+        self.upstream
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.to_owned(),
+                backend: NO_BACKEND.to_owned(),
+                outcome: UpstreamOutcome::Unavailable.as_str(),
+            })
+            .clone()
     }
 }
 
@@ -157,12 +197,19 @@ impl RouteMetrics {
 /// One backend's handles.
 #[derive(Clone, Debug)]
 pub(crate) struct BackendMetrics {
-    outcomes: Arc<[Counter; 4]>,
+    outcomes: Arc<[Counter; 5]>,
+    healthy: Gauge,
 }
 
 impl BackendMetrics {
+    /// Counts one request's outcome.
     pub(crate) fn count(&self, outcome: UpstreamOutcome) {
         self.outcomes[outcome as usize].inc();
+    }
+
+    /// Sets the `shadowgate_backend_healthy` gauge.
+    pub(crate) fn set_healthy(&self, healthy: bool) {
+        self.healthy.set(i64::from(healthy));
     }
 }
 
@@ -180,8 +227,10 @@ mod tests {
         route.duration.observe(Duration::from_secs(60));
         route.response(StatusCode::OK);
         route.response(StatusCode::BAD_GATEWAY);
-        m.backend(DEFAULT_UPSTREAM, "http://a")
-            .count(UpstreamOutcome::Timeout);
+        let backend = m.backend("prod", "http://a");
+        backend.count(UpstreamOutcome::Timeout);
+        backend.set_healthy(false);
+        m.unavailable("prod").inc();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(
@@ -201,6 +250,11 @@ mod tests {
             text.contains("shadowgate_requests_total{route=\"default\",status_class=\"5xx\"} 1"),
             "{text}"
         );
-        assert!(text.contains("shadowgate_upstream_requests_total{upstream=\"default\",backend=\"http://a\",outcome=\"timeout\"} 1"), "{text}");
+        assert!(text.contains("shadowgate_upstream_requests_total{upstream=\"prod\",backend=\"http://a\",outcome=\"timeout\"} 1"), "{text}");
+        assert!(text.contains("shadowgate_upstream_requests_total{upstream=\"prod\",backend=\"none\",outcome=\"unavailable\"} 1"), "{text}");
+        assert!(
+            text.contains("shadowgate_backend_healthy{upstream=\"prod\",backend=\"http://a\"} 0"),
+            "{text}"
+        );
     }
 }

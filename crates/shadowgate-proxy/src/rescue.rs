@@ -10,6 +10,7 @@ use http::{Response, StatusCode};
 
 use crate::body::ProxyBody;
 use crate::metrics::UpstreamOutcome;
+use crate::upstream::Unavailable;
 
 /// What a failed upstream request becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,25 @@ const BAD_TARGET: Rescue = Rescue {
     message: "400 Bad Request: the request target cannot be forwarded\n",
     outcome: UpstreamOutcome::Error,
 };
+
+const NO_HEALTHY: Rescue = Rescue {
+    status: StatusCode::SERVICE_UNAVAILABLE,
+    message: "503 Service Unavailable: no healthy backend\n",
+    outcome: UpstreamOutcome::Unavailable,
+};
+const AT_CAPACITY: Rescue = Rescue {
+    status: StatusCode::SERVICE_UNAVAILABLE,
+    message: "503 Service Unavailable: every backend is at capacity\n",
+    outcome: UpstreamOutcome::Unavailable,
+};
+
+/// The answer when no backend could take a request.
+pub(crate) fn unavailable(why: Unavailable) -> Rescue {
+    match why {
+        Unavailable::NoHealthy => NO_HEALTHY,
+        Unavailable::AtCapacity => AT_CAPACITY,
+    }
+}
 
 /// Maps an error to its response by the first cause that says what happened: a timeout is 504,
 /// a connect failure 502 (`connect_error`), anything else 502 (`error`).
@@ -127,6 +147,16 @@ mod tests {
         let reset = Wrapper(io::Error::from(io::ErrorKind::ConnectionReset));
         assert_eq!(rescue(&reset).status, StatusCode::BAD_GATEWAY);
         assert_eq!(rescue(&reset).outcome, UpstreamOutcome::Error);
+    }
+
+    #[test]
+    fn unavailable_is_503_naming_the_reason() {
+        let none = unavailable(Unavailable::NoHealthy);
+        assert_eq!(none.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(none.message.contains("no healthy backend"));
+        let full = unavailable(Unavailable::AtCapacity);
+        assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(full.message.contains("every backend is at capacity"));
     }
 
     #[tokio::test]

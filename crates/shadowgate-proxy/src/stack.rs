@@ -11,8 +11,8 @@ use crate::app::AppError;
 use crate::forward::Forward;
 use crate::metrics::ProxyMetrics;
 use crate::router::Router;
-use crate::settings::{Settings, UpstreamSettings};
-use crate::upstream::UpstreamPool as Upstream;
+use crate::settings::Settings;
+use crate::upstream::Upstream;
 
 /// What every connection shares, for one generation of the config.
 #[derive(Debug)]
@@ -38,9 +38,17 @@ impl Stack {
         let mut upstreams = Vec::with_capacity(settings.upstreams.len());
         let mut forwards = Vec::with_capacity(settings.upstreams.len());
         for u in &settings.upstreams {
-            let (upstream, forward) = upstream(u, metrics)?;
-            forwards.push((u.name.as_str(), forward, false));
+            let upstream = Upstream::new(u, metrics)?;
+            forwards.push((
+                u.name.as_str(),
+                Forward::new(upstream.clone()),
+                upstream.needs_client_addr(),
+            ));
             upstreams.push(upstream);
+        }
+        // Only once everything is built: a stack that fails to build starts no checks.
+        for u in &upstreams {
+            u.start_health_checks();
         }
         let router = Router::build(settings, mirror, metrics, |name| {
             forwards
@@ -56,17 +64,4 @@ impl Stack {
     pub(crate) fn is_ready(&self) -> bool {
         self.upstreams.iter().all(|u| u.is_ready())
     }
-}
-
-/// One upstream pool and its forwarder.
-fn upstream(
-    settings: &UpstreamSettings,
-    metrics: &ProxyMetrics,
-) -> Result<(Arc<Upstream>, Forward), AppError> {
-    let backends: Vec<http::Uri> = settings.backends.iter().map(|b| b.url.clone()).collect();
-    let pool = Upstream::new(&backends, metrics)
-        .map_err(|(url, reason)| AppError::InvalidUpstream { url, reason })?;
-    let pool = Arc::new(pool);
-    let forward = Forward::new(pool.clone(), settings.connect_timeout, settings.timeout);
-    Ok((pool, forward))
 }

@@ -1,0 +1,187 @@
+//! [`Backend`]: one backend of an upstream, parsed once into the scheme, authority and base path
+//! that requests are rewritten to, with its in-flight count and health flag.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::Uri;
+
+use crate::metrics::{BackendMetrics, ProxyMetrics};
+
+/// One backend of an upstream.
+#[derive(Debug)]
+pub(crate) struct Backend {
+    /// `SCHEME://AUTHORITY[/BASE]` (no trailing `/`), for logs and the `backend` label.
+    pub(crate) url: Box<str>,
+    scheme: Scheme,
+    authority: Authority,
+    /// The URL's path without a trailing `/` ("" for the root).
+    base_path: Box<str>,
+    /// Its weight under `weighted_round_robin` (at least 1).
+    pub(crate) weight: u32,
+    pub(crate) metrics: BackendMetrics,
+    /// Requests sent to it whose response has not ended yet.
+    in_flight: AtomicUsize,
+    healthy: AtomicBool,
+}
+
+/// Why a URL cannot be a backend.
+///
+/// The reason reads after the quoted URL: `"ftp://x" is not an http:// or https:// URL`.
+pub(crate) fn check_backend_url(uri: &Uri) -> Result<(), &'static str> {
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(_) => return Err("is not an http:// or https:// URL"),
+        None => return Err("is not an absolute http:// or https:// URL"),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err("has no host");
+    };
+    if authority.as_str().contains('@') {
+        return Err("must not carry user info");
+    }
+    if authority.host().is_empty() {
+        return Err("has no host");
+    }
+    if uri.query().is_some() {
+        return Err("must not have a query");
+    }
+    Ok(())
+}
+
+impl Backend {
+    /// Parses `uri` (see [`check_backend_url`]) and resolves its metric handles.
+    pub(crate) fn new(
+        upstream: &str,
+        uri: &Uri,
+        weight: u32,
+        metrics: &ProxyMetrics,
+    ) -> Result<Self, &'static str> {
+        check_backend_url(uri)?;
+        let scheme = uri.scheme().cloned().ok_or("is not an absolute URL")?;
+        let authority = uri.authority().cloned().ok_or("has no host")?;
+        let base_path = uri.path().trim_end_matches('/');
+        let url = format!("{scheme}://{authority}{base_path}");
+        Ok(Self {
+            metrics: metrics.backend(upstream, &url),
+            url: url.into(),
+            scheme,
+            authority,
+            base_path: base_path.into(),
+            weight: weight.max(1),
+            in_flight: AtomicUsize::new(0),
+            healthy: AtomicBool::new(true),
+        })
+    }
+
+    /// The upstream URI for a request to `path_and_query`: the raw path and query unchanged,
+    /// after the backend's base path (the only case that allocates).
+    pub(crate) fn uri_for(
+        &self,
+        path_and_query: Option<&PathAndQuery>,
+    ) -> Result<Uri, http::Error> {
+        let path_and_query = match path_and_query {
+            Some(pq) if self.base_path.is_empty() => pq.clone(),
+            None if self.base_path.is_empty() => PathAndQuery::from_static("/"),
+            pq => {
+                let pq = pq.map_or("/", PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{}{pq}", self.base_path))?
+            }
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+    }
+
+    /// Whether it takes requests now.
+    pub(crate) fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Sets the health flag; true when that changed it.
+    pub(crate) fn set_healthy(&self, healthy: bool) -> bool {
+        let changed = self.healthy.swap(healthy, Ordering::AcqRel) != healthy;
+        if changed {
+            self.metrics.set_healthy(healthy);
+        }
+        changed
+    }
+
+    /// Requests in flight now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Whether it has room under `max` requests in flight (0 = unlimited).
+    pub(crate) fn has_room(&self, max: usize) -> bool {
+        max == 0 || self.in_flight() < max
+    }
+
+    /// Counts one more request in flight unless that would pass `max` (0 = unlimited).
+    /// Pair with [`Backend::release`].
+    pub(crate) fn try_acquire(&self, max: usize) -> bool {
+        if max == 0 {
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// One request in flight fewer.
+    pub(crate) fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(url: &str) -> Backend {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = ProxyMetrics::register(&mut registry);
+        Backend::new("test", &url.parse().unwrap(), 1, &metrics).unwrap()
+    }
+
+    #[test]
+    fn rewrite_keeps_raw_path_and_joins_base_path() {
+        let pq = PathAndQuery::from_static("/a/%2F..//b?x=%20&y");
+        let uri = backend("http://a:1").uri_for(Some(&pq)).unwrap();
+        assert_eq!(uri.to_string(), "http://a:1/a/%2F..//b?x=%20&y");
+        let uri = backend("https://a:1/base/").uri_for(Some(&pq)).unwrap();
+        assert_eq!(uri.to_string(), "https://a:1/base/a/%2F..//b?x=%20&y");
+    }
+
+    #[test]
+    fn refuses_urls_it_cannot_forward_to() {
+        for (u, why) in [
+            ("ftp://x", "not an http"),
+            ("/path", "absolute"),
+            ("http://u@a", "user info"),
+            ("http://a/?q", "query"),
+        ] {
+            let err = check_backend_url(&u.parse().unwrap()).unwrap_err();
+            assert!(err.contains(why), "{u}: {err}");
+        }
+        assert_eq!(check_backend_url(&"https://a".parse().unwrap()), Ok(()));
+    }
+
+    #[test]
+    fn acquire_stops_at_the_cap() {
+        let b = backend("http://a:1");
+        assert!(b.try_acquire(2));
+        assert!(b.try_acquire(2));
+        assert!(!b.try_acquire(2));
+        assert!(!b.has_room(2));
+        b.release();
+        assert!(b.has_room(2));
+        assert!(b.try_acquire(0));
+        assert_eq!(b.in_flight(), 2);
+    }
+}

@@ -1,0 +1,262 @@
+//! Backend health: active checks and passive ejection.
+//!
+//! - **Active** (`[upstreams.NAME.health_check]`): one task per backend sends `GET path` every
+//!   `interval`; an answer of 2xx or 3xx within `timeout` passes. `unhealthy_threshold` failures
+//!   in a row take a healthy backend out, `healthy_threshold` passes in a row bring it back.
+//! - **Passive**: a connect failure on a real request takes the backend out at once. With an
+//!   active check it comes back only through the check; without one, after `eject_for`.
+//!
+//! Every change is logged at WARN (upstream, backend, why) and sets
+//! `shadowgate_backend_healthy`. The tasks hold only a `Weak` and stop when the [`Upstream`] is
+//! dropped (its cancellation token fires).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use http::header::{HeaderValue, USER_AGENT};
+use http::{Method, Request};
+use http_body_util::BodyExt;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::{Upstream, UpstreamBody};
+use crate::rescue::ErrorChain;
+
+impl Upstream {
+    /// Starts one active health check task per backend (once; later calls do nothing, and so
+    /// does an upstream without a health check). Must run inside a Tokio runtime.
+    pub(crate) fn start_health_checks(self: &Arc<Self>) {
+        if self.health_check.is_none() || self.checks_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for index in 0..self.backends.len() {
+            tokio::spawn(check_loop(Arc::downgrade(self), self.stop.clone(), index));
+        }
+    }
+
+    /// Marks backend `index` healthy or not; logs and sets the gauge when that is a change,
+    /// and says whether it was.
+    pub(crate) fn set_health(&self, index: usize, healthy: bool, why: &str) -> bool {
+        let Some(backend) = self.backend(index) else {
+            return false;
+        };
+        if !backend.set_healthy(healthy) {
+            return false;
+        }
+        if healthy {
+            tracing::warn!(upstream = %self.name, backend = %backend.url, why, "backend is healthy again");
+        } else {
+            tracing::warn!(upstream = %self.name, backend = %backend.url, why, "backend is unhealthy");
+        }
+        true
+    }
+
+    /// A real request could not connect to backend `index`: it is out at once; without an
+    /// active check it is back after `eject_for`.
+    pub(crate) fn connect_failed(self: &Arc<Self>, index: usize) {
+        if self.health_check.is_some() {
+            self.set_health(
+                index,
+                false,
+                "connecting failed; back when the health check passes",
+            );
+            return;
+        }
+        // The timer needs a runtime; requests are always polled on one, but rather than eject
+        // a backend for good, leave it in when there is none.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // Only the failure that took it out starts the timer.
+        if !self.set_health(index, false, "connecting failed; back after eject_for") {
+            return;
+        }
+        let upstream = Arc::downgrade(self);
+        let stop = self.stop.clone();
+        let eject_for = self.eject_for;
+        runtime.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(eject_for) => {
+                    if let Some(upstream) = upstream.upgrade() {
+                        upstream.set_health(index, true, "the eject_for period passed");
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Checks one backend every interval until the upstream is gone.
+async fn check_loop(upstream: Weak<Upstream>, stop: CancellationToken, index: usize) {
+    let Some(interval) = upstream
+        .upgrade()
+        .and_then(|u| u.health_check.as_ref().map(|c| c.settings.interval))
+    else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut streak = Streak::default();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let Some(up) = upstream.upgrade() else {
+            return;
+        };
+        let Some(check) = up.health_check.as_ref() else {
+            return;
+        };
+        let (healthy_threshold, unhealthy_threshold) = (
+            check.settings.healthy_threshold,
+            check.settings.unhealthy_threshold,
+        );
+        let probe = probe(&up, index);
+        // Do not keep the upstream alive while waiting on the backend.
+        drop(up);
+        let result = tokio::select! {
+            () = stop.cancelled() => return,
+            result = probe => result,
+        };
+        let Some(up) = upstream.upgrade() else {
+            return;
+        };
+        let Some(healthy) = up.backend(index).map(|b| b.is_healthy()) else {
+            return;
+        };
+        match streak.record(healthy, result.is_ok()) {
+            Some(n) if !healthy && n >= healthy_threshold.max(1) => {
+                let why = format!("the health check passed {n} times in a row");
+                up.set_health(index, true, &why);
+            }
+            Some(n) if healthy && n >= unhealthy_threshold.max(1) => {
+                let why = match result {
+                    Err(why) => format!("the health check failed {n} times in a row: {why}"),
+                    Ok(()) => format!("the health check failed {n} times in a row"),
+                };
+                up.set_health(index, false, &why);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The results in a row that count toward a change of state.
+#[derive(Debug, Default)]
+struct Streak {
+    /// The state the streak is about (a change resets it).
+    healthy: Option<bool>,
+    /// Results in a row that disagree with `healthy`.
+    against: u32,
+}
+
+impl Streak {
+    /// Records one result for a backend now `healthy`; returns how many results in a row now
+    /// argue for the other state, or `None` when this one agrees with the current state.
+    fn record(&mut self, healthy: bool, passed: bool) -> Option<u32> {
+        if self.healthy != Some(healthy) {
+            self.healthy = Some(healthy);
+            self.against = 0;
+        }
+        if passed == healthy {
+            self.against = 0;
+            return None;
+        }
+        self.against = self.against.saturating_add(1);
+        Some(self.against)
+    }
+}
+
+/// One check of backend `index`: the future owns what it needs (not the upstream).
+fn probe(
+    up: &Upstream,
+    index: usize,
+) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+    let client = up.client.clone();
+    let (uri, timeout) = match (up.backend(index), up.health_check.as_ref()) {
+        (Some(b), Some(check)) => (b.uri_for(Some(&check.path)), check.settings.timeout),
+        _ => (http::Uri::builder().build(), std::time::Duration::ZERO),
+    };
+    async move {
+        let uri = uri.map_err(|e| format!("the check URL is invalid: {e}"))?;
+        let mut request = Request::new(UpstreamBody::Empty);
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = uri;
+        request.headers_mut().insert(
+            USER_AGENT,
+            HeaderValue::from_static("shadowgate-health-check"),
+        );
+        let exchange = async move {
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| ErrorChain(&e).to_string())?;
+            let status = response.status();
+            // Read the (small) body so the connection can be reused.
+            let _ = response.into_body().collect().await;
+            if status.is_success() || status.is_redirection() {
+                Ok(())
+            } else {
+                Err(format!("it answered {status}"))
+            }
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::ProxyMetrics;
+    use crate::settings::{HealthCheck, UpstreamSettings};
+    use shadowgate_test_support::RecordingServer;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn health_checks_stop_when_the_upstream_is_dropped() {
+        let server = RecordingServer::start().await.unwrap();
+        let mut settings = UpstreamSettings::new("prod", vec![server.url().parse().unwrap()]);
+        settings.health_check = Some(HealthCheck {
+            path: "/health".to_owned(),
+            interval: Duration::from_millis(10),
+            timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+        });
+        let mut registry = prometheus_client::registry::Registry::default();
+        let up = Upstream::new(&settings, &ProxyMetrics::register(&mut registry)).unwrap();
+        up.start_health_checks();
+        up.start_health_checks();
+        let checks = server.wait_for(3, Duration::from_secs(10)).await;
+        assert!(checks.len() >= 3);
+        assert!(checks.iter().all(|r| r.uri.path() == "/health"));
+        assert_eq!(checks[0].headers["user-agent"], "shadowgate-health-check");
+
+        drop(up);
+        // A check already sent may still land; after that, none (20 intervals).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after_drop = server.count();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(server.count(), after_drop);
+    }
+
+    #[test]
+    fn a_streak_counts_results_against_the_state_and_resets_on_change() {
+        let mut s = Streak::default();
+        assert_eq!(s.record(true, true), None);
+        assert_eq!(s.record(true, false), Some(1));
+        assert_eq!(s.record(true, true), None);
+        assert_eq!(s.record(true, false), Some(1));
+        assert_eq!(s.record(true, false), Some(2));
+        // Taken out (by the check or by ejection): the count starts again.
+        assert_eq!(s.record(false, true), Some(1));
+        assert_eq!(s.record(false, false), None);
+        assert_eq!(s.record(false, true), Some(1));
+        assert_eq!(s.record(false, true), Some(2));
+    }
+}

@@ -1,0 +1,392 @@
+//! [`Upstream`]: one named pool of primary backends (DESIGN §3 `[upstreams.NAME]`, §6): how a
+//! backend is picked ([`balance`]), how many requests each has in flight ([`Lease`]), whether it
+//! takes requests ([`health`]: active checks and passive ejection), and the pool's own client.
+
+mod backend;
+mod balance;
+mod client;
+mod health;
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use prometheus_client::metrics::counter::Counter;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use backend::check_backend_url;
+use backend::Backend;
+use balance::Balancer;
+pub(crate) use balance::Unavailable;
+pub(crate) use client::{UpstreamBody, UpstreamClient};
+
+use crate::metrics::ProxyMetrics;
+use crate::settings::{Balance, HealthCheck, UpstreamSettings};
+
+/// Why an upstream could not be built. Each variant names the upstream and the offending value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// The upstream lists no backend.
+    #[error("upstream {upstream:?} has no backend")]
+    NoBackend {
+        /// The upstream's name.
+        upstream: String,
+    },
+    /// A backend URL the proxy cannot forward to.
+    #[error("upstream {upstream:?}: backend {url:?} {reason}")]
+    InvalidBackend {
+        /// The upstream's name.
+        upstream: String,
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The same backend listed twice (use `weight` to send it more).
+    #[error("upstream {upstream:?}: backend {url:?} is listed twice")]
+    DuplicateBackend {
+        /// The upstream's name.
+        upstream: String,
+        /// The URL.
+        url: String,
+    },
+    /// A health check path that is not an absolute path.
+    #[error("upstream {upstream:?}: health_check.path {path:?} is not a path starting with /")]
+    InvalidHealthPath {
+        /// The upstream's name.
+        upstream: String,
+        /// The path.
+        path: String,
+    },
+    /// The TLS client could not be set up.
+    #[error("upstream {upstream:?}: cannot set up TLS: {source}")]
+    Tls {
+        /// The upstream's name.
+        upstream: String,
+        /// rustls's reason.
+        #[source]
+        source: rustls::Error,
+    },
+}
+
+/// One named pool of backends with its balancing, caps, health and client.
+#[derive(Debug)]
+pub(crate) struct Upstream {
+    name: Arc<str>,
+    backends: Box<[Backend]>,
+    balancer: Balancer,
+    /// Requests in flight per backend at most; 0 is unlimited.
+    max_connections: usize,
+    client: UpstreamClient,
+    timeout: Duration,
+    health_check: Option<ActiveCheck>,
+    eject_for: Duration,
+    unavailable: Counter,
+    checks_started: AtomicBool,
+    /// Cancelled on drop: the health check and ejection tasks stop.
+    stop: CancellationToken,
+}
+
+/// The active health check, its path parsed once.
+#[derive(Debug)]
+struct ActiveCheck {
+    settings: HealthCheck,
+    path: PathAndQuery,
+}
+
+/// What the admin API shows of one backend.
+#[allow(dead_code)] // for the admin API's `/stats`, wired by the integrator
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BackendStatus<'a> {
+    /// Its URL (also its `backend` label).
+    pub(crate) url: &'a str,
+    /// Its weight under `weighted_round_robin`.
+    pub(crate) weight: u32,
+    /// Whether it takes requests.
+    pub(crate) healthy: bool,
+    /// Requests sent to it whose response has not ended.
+    pub(crate) in_flight: usize,
+}
+
+impl Upstream {
+    /// Builds the pool: every backend URL checked (the error names the upstream and the URL),
+    /// metric handles resolved, the health gauges set to 1, the client made. Health checks start
+    /// with [`Upstream::start_health_checks`].
+    pub(crate) fn new(
+        settings: &UpstreamSettings,
+        metrics: &ProxyMetrics,
+    ) -> Result<Arc<Upstream>, UpstreamError> {
+        let name = settings.name.as_str();
+        if settings.backends.is_empty() {
+            return Err(UpstreamError::NoBackend {
+                upstream: name.to_owned(),
+            });
+        }
+        let mut backends: Vec<Backend> = Vec::with_capacity(settings.backends.len());
+        for b in &settings.backends {
+            let backend = Backend::new(name, &b.url, b.weight, metrics).map_err(|reason| {
+                UpstreamError::InvalidBackend {
+                    upstream: name.to_owned(),
+                    url: b.url.to_string(),
+                    reason,
+                }
+            })?;
+            if backends.iter().any(|other| other.url == backend.url) {
+                return Err(UpstreamError::DuplicateBackend {
+                    upstream: name.to_owned(),
+                    url: b.url.to_string(),
+                });
+            }
+            backends.push(backend);
+        }
+        let health_check = match &settings.health_check {
+            None => None,
+            Some(check) => Some(ActiveCheck {
+                path: parse_check_path(&check.path).ok_or_else(|| {
+                    UpstreamError::InvalidHealthPath {
+                        upstream: name.to_owned(),
+                        path: check.path.clone(),
+                    }
+                })?,
+                settings: check.clone(),
+            }),
+        };
+        let client = client::build(settings.connect_timeout, settings.tls_skip_verify).map_err(
+            |source| UpstreamError::Tls {
+                upstream: name.to_owned(),
+                source,
+            },
+        )?;
+        Ok(Arc::new(Upstream {
+            name: name.into(),
+            balancer: Balancer::new(settings.balance, &backends),
+            backends: backends.into_boxed_slice(),
+            max_connections: settings.max_connections,
+            client,
+            timeout: settings.timeout,
+            health_check,
+            eject_for: settings.eject_for,
+            unavailable: metrics.unavailable(name),
+            checks_started: AtomicBool::new(false),
+            stop: CancellationToken::new(),
+        }))
+    }
+
+    /// Its name (the `upstream` label).
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether requests must carry the [`shadowgate::ClientAddr`] extension (`ip_hash`).
+    pub(crate) fn needs_client_addr(&self) -> bool {
+        self.balancer.balance() == Balance::IpHash
+    }
+
+    /// At least one backend takes requests (for `/readyz`).
+    #[allow(dead_code)] // for the admin API's `/readyz`, wired by the integrator
+    pub(crate) fn is_ready(&self) -> bool {
+        self.backends.iter().any(Backend::is_healthy)
+    }
+
+    /// Every backend's state, in configuration order (for the admin API's `/stats`).
+    #[allow(dead_code)] // for the admin API's `/stats`, wired by the integrator
+    pub(crate) fn backends(&self) -> impl Iterator<Item = BackendStatus<'_>> + '_ {
+        self.backends.iter().map(|b| BackendStatus {
+            url: &b.url,
+            weight: b.weight,
+            healthy: b.is_healthy(),
+            in_flight: b.in_flight(),
+        })
+    }
+
+    /// How many backends it has (healthy or not).
+    pub(crate) fn backend_count(&self) -> usize {
+        self.backends.len()
+    }
+
+    /// The pool's client.
+    pub(crate) fn client(&self) -> &UpstreamClient {
+        &self.client
+    }
+
+    /// How long a response head may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Picks a backend (never `exclude`) and counts a request in flight on it until the lease
+    /// is dropped; `client` is the client's address for `ip_hash`. When none can take it, the
+    /// request is counted `unavailable`.
+    pub(crate) fn lease(
+        self: &Arc<Self>,
+        client: Option<IpAddr>,
+        exclude: Option<usize>,
+    ) -> Result<Lease, Unavailable> {
+        let picked = self
+            .balancer
+            .pick(&self.backends, self.max_connections, client, exclude);
+        match picked {
+            Ok(index) => Ok(Lease {
+                upstream: Arc::clone(self),
+                index,
+            }),
+            Err(why) => {
+                if exclude.is_none() {
+                    self.unavailable.inc();
+                }
+                Err(why)
+            }
+        }
+    }
+
+    fn backend(&self, index: usize) -> Option<&Backend> {
+        self.backends.get(index)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn parse_check_path(path: &str) -> Option<PathAndQuery> {
+    if !path.starts_with('/') {
+        return None;
+    }
+    PathAndQuery::try_from(path).ok()
+}
+
+/// One request in flight on one backend; dropping it (when the response body ends or is
+/// dropped) frees the slot.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    upstream: Arc<Upstream>,
+    index: usize,
+}
+
+impl Lease {
+    /// The backend it holds a slot on.
+    pub(crate) fn backend(&self) -> Option<&Backend> {
+        self.upstream.backend(self.index)
+    }
+
+    /// The backend's URL (`"-"` cannot happen: the index comes from the pool).
+    pub(crate) fn url(&self) -> &str {
+        self.backend().map_or("-", |b| &b.url)
+    }
+
+    /// The upstream it belongs to.
+    pub(crate) fn upstream(&self) -> &Arc<Upstream> {
+        &self.upstream
+    }
+
+    /// Builds the URI of a request to `path_and_query` on this backend.
+    pub(crate) fn uri_for(
+        &self,
+        path_and_query: Option<&PathAndQuery>,
+    ) -> Result<http::Uri, http::Error> {
+        match self.backend() {
+            Some(b) => b.uri_for(path_and_query),
+            None => http::Uri::builder().build(),
+        }
+    }
+
+    /// Counts the request's outcome for the backend.
+    pub(crate) fn count(&self, outcome: crate::metrics::UpstreamOutcome) {
+        if let Some(b) = self.backend() {
+            b.metrics.count(outcome);
+        }
+    }
+
+    /// The request never reached the backend: it is ejected (see [`Upstream::connect_failed`]).
+    pub(crate) fn connect_failed(&self) {
+        self.upstream.connect_failed(self.index);
+    }
+
+    /// Another backend for a retry of this request, never this one.
+    pub(crate) fn other(&self, client: Option<IpAddr>) -> Option<Lease> {
+        self.upstream.lease(client, Some(self.index)).ok()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(b) = self.backend() {
+            b.release();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::BackendSettings;
+
+    fn build(settings: &UpstreamSettings) -> Result<Arc<Upstream>, UpstreamError> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        Upstream::new(settings, &ProxyMetrics::register(&mut registry))
+    }
+
+    fn upstream(urls: &[&str]) -> UpstreamSettings {
+        UpstreamSettings::new("prod", urls.iter().map(|u| u.parse().unwrap()).collect())
+    }
+
+    #[test]
+    fn errors_name_the_upstream_and_the_bad_value() {
+        let err = build(&upstream(&["http://a:1", "ftp://b"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "upstream \"prod\": backend \"ftp://b/\" is not an http:// or https:// URL"
+        );
+        let err = build(&upstream(&[])).unwrap_err();
+        assert_eq!(err.to_string(), "upstream \"prod\" has no backend");
+        let err = build(&upstream(&["http://a:1", "http://a:1/"])).unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+        let mut s = upstream(&["http://a:1"]);
+        s.health_check = Some(HealthCheck {
+            path: "healthz".to_owned(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+        });
+        let err = build(&s).unwrap_err();
+        assert!(err.to_string().contains("\"healthz\""), "{err}");
+    }
+
+    #[test]
+    fn leases_count_in_flight_and_readiness_follows_health() {
+        let mut s = upstream(&["http://a:1", "https://b:2/base"]);
+        s.backends.push(BackendSettings {
+            url: "http://c:3".parse().unwrap(),
+            weight: 4,
+        });
+        s.balance = Balance::IpHash;
+        let up = build(&s).unwrap();
+        assert!(up.needs_client_addr());
+        let lease = up.lease(None, None).unwrap();
+        let held: Vec<_> = up.backends().filter(|b| b.in_flight == 1).collect();
+        assert_eq!(held.len(), 1);
+        drop(lease);
+        assert!(up.backends().all(|b| b.in_flight == 0));
+        let urls: Vec<_> = up.backends().map(|b| (b.url, b.weight)).collect();
+        assert_eq!(
+            urls,
+            [
+                ("http://a:1", 1),
+                ("https://b:2/base", 1),
+                ("http://c:3", 4)
+            ]
+        );
+        assert!(up.is_ready());
+        for i in 0..3 {
+            up.set_health(i, false, "test");
+        }
+        assert!(!up.is_ready());
+        assert_eq!(up.lease(None, None).unwrap_err(), Unavailable::NoHealthy);
+    }
+}
