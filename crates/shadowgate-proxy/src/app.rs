@@ -6,7 +6,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::registry::Registry;
 use shadowgate::{MirrorLayer, MirrorMetrics};
 use tokio::net::TcpListener;
@@ -16,9 +15,10 @@ use tower::Layer;
 use crate::admin::AdminService;
 use crate::forward::Forward;
 use crate::metrics::{ProxyMetrics, DEFAULT_ROUTE};
-use crate::server::{self, Stop};
+use crate::server::{self, Drain, Stop};
 use crate::service::{ProxyService, Stack};
 use crate::settings::Settings;
+use crate::tls::TlsHandle;
 use crate::upstream::UpstreamPool;
 
 /// Why the app could not be built or run. Each variant names the offending address or value.
@@ -61,6 +61,7 @@ pub struct App {
     mirror: MirrorLayer,
     stack: Arc<Stack>,
     registry: Arc<Registry>,
+    tls: TlsHandle,
     settings: Settings,
 }
 
@@ -101,6 +102,7 @@ impl App {
             mirror: mirror.layer(forward),
             route: proxy_metrics.route(DEFAULT_ROUTE),
         });
+        let tls = TlsHandle::new(settings.tls.as_ref().map(|t| t.server_config.clone()));
         Ok(App {
             listener,
             listen_addr,
@@ -108,6 +110,7 @@ impl App {
             mirror,
             stack,
             registry: Arc::new(registry),
+            tls,
             settings,
         })
     }
@@ -120,6 +123,11 @@ impl App {
     /// The admin listener's address, when it is on.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The handle that replaces the proxy listener's TLS configuration while it runs.
+    pub fn tls_handle(&self) -> TlsHandle {
+        self.tls.clone()
     }
 
     /// The mirror, for [`MirrorLayer::stats`] and run-time targets.
@@ -141,13 +149,15 @@ impl App {
             mirror,
             stack,
             registry,
+            tls,
             settings,
         } = self;
         let stop = Stop {
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
         };
-        let builder = Arc::new(server::http_builder());
+        let builder = Arc::new(server::http_builder(&settings.limits));
+        let limits = settings.limits;
 
         tracing::info!(
             upstreams = settings.upstreams.len(),
@@ -157,7 +167,9 @@ impl App {
         let proxy = tokio::spawn(server::serve(
             listener,
             builder.clone(),
-            move |peer| ProxyService::new(stack.clone(), peer),
+            tls.slot(),
+            limits,
+            move |peer, tls| ProxyService::new(stack.clone(), peer, tls),
             stop.clone(),
         ));
         let admin = admin.map(|(listener, addr)| {
@@ -166,7 +178,9 @@ impl App {
             tokio::spawn(server::serve(
                 listener,
                 builder.clone(),
-                move |_| AdminService::new(registry.clone()),
+                TlsHandle::new(None).slot(),
+                limits,
+                move |_, _| AdminService::new(registry.clone()),
                 stop.clone(),
             ))
         });
@@ -215,9 +229,7 @@ impl App {
 }
 
 /// The drain handle of a stopped listener (a listener task never panics; log it if one did).
-fn listener_done(
-    joined: Result<GracefulShutdown, tokio::task::JoinError>,
-) -> Option<GracefulShutdown> {
+fn listener_done(joined: Result<Drain, tokio::task::JoinError>) -> Option<Drain> {
     joined
         .map_err(|error| tracing::error!(%error, "listener task failed"))
         .ok()

@@ -76,3 +76,42 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerC
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+/// Replaces the proxy listener's TLS configuration while it runs (for a config reload): each
+/// connection accepted afterwards uses the new one, connections already open keep theirs, and
+/// the listener is never closed. `None` makes new connections plain HTTP. Cheap to clone.
+#[derive(Clone)]
+pub struct TlsHandle(crate::server::TlsSlot);
+
+impl TlsHandle {
+    pub(crate) fn new(config: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let slot = arc_swap::ArcSwapOption::new(config.map(acceptor));
+        Self(Arc::new(slot))
+    }
+
+    /// Uses `config` for every connection accepted from now on.
+    pub fn set_tls(&self, config: Option<Arc<rustls::ServerConfig>>) {
+        self.0.store(config.map(acceptor));
+    }
+
+    /// Whether new connections get TLS.
+    pub fn is_tls(&self) -> bool {
+        self.0.load().is_some()
+    }
+
+    pub(crate) fn slot(&self) -> crate::server::TlsSlot {
+        self.0.clone()
+    }
+}
+
+impl std::fmt::Debug for TlsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsHandle")
+            .field("tls", &self.is_tls())
+            .finish()
+    }
+}
+
+fn acceptor(config: Arc<rustls::ServerConfig>) -> Arc<tokio_rustls::TlsAcceptor> {
+    Arc::new(tokio_rustls::TlsAcceptor::from(config))
+}
