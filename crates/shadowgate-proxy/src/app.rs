@@ -162,6 +162,7 @@ impl App {
         tracing::info!(
             upstreams = settings.upstreams.len(),
             mirrors = settings.mirrors.len(),
+            tls = tls.is_tls(),
             "listening on {listen_addr}"
         );
         let proxy = tokio::spawn(server::serve(

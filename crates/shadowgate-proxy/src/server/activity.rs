@@ -107,6 +107,11 @@ impl Activity {
         }
     }
 
+    /// Requests in flight now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
     /// The deadline that applies now, or `None` while a request is in flight.
     fn deadline(&self, limits: &Limits) -> Option<(Instant, Expiry)> {
         if self.requests.load(Ordering::Acquire) == 0 {

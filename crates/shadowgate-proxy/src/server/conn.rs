@@ -25,7 +25,8 @@ use super::track::{Tracked, TrackedBody, TrackedIo};
 use super::Stop;
 use crate::settings::Limits;
 
-/// How long an idle connection closed gracefully (h2: GOAWAY) may take to finish closing.
+/// How long an idle connection closed gracefully (h2: GOAWAY) may take to finish closing when
+/// nothing is in flight (a client that never answers the GOAWAY's PING is dropped then).
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The client's stream: plain TCP or TLS over it.
@@ -187,7 +188,14 @@ pub(crate) async fn serve_connection<S, B>(
                     close_by.as_mut().reset(Instant::now() + IDLE_CLOSE_GRACE);
                 }
             },
-            () = close_by.as_mut(), if idle_closing => return,
+            // A request that raced the close (h2 accepts streams until its final GOAWAY) may
+            // finish; only a connection with nothing in flight is dropped.
+            () = close_by.as_mut(), if idle_closing => {
+                if activity.in_flight() == 0 {
+                    return;
+                }
+                close_by.as_mut().reset(Instant::now() + IDLE_CLOSE_GRACE);
+            }
         }
     }
 }
