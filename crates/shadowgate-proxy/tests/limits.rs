@@ -336,3 +336,23 @@ async fn an_idle_h2_connection_is_closed_at_the_idle_timeout_but_a_slow_stream_f
         .unwrap();
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_listener_cuts_slow_heads_too() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let proxy = start(limited(&upstream.url())).await;
+    let admin = proxy.admin.unwrap();
+
+    let mut stream = TcpStream::connect(admin).await.unwrap();
+    let head =
+        b"GET /healthz HTTP/1.1\r\nHost: admin\r\nX-Padding: abcdefghijklmnopqrstuvwxyz\r\n\r\n";
+    let (sent, received) = trickle(&mut stream, head).await;
+    assert!(sent < head.len(), "the whole head went through");
+    assert!(
+        received.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
+    assert_eq!(fetch(&proxy.admin_url("/healthz")).await.status, 200);
+    proxy.stop().await;
+}

@@ -134,17 +134,26 @@ impl Activity {
     /// Resolves when the connection passes one of its limits. Poll it from the task that drives
     /// the connection: requests start only while that task runs, so the verdict cannot race a
     /// new request.
+    ///
+    /// The timer is lazy (re-armed only when a deadline comes earlier than the armed one, or
+    /// the armed one has passed), so a busy keep-alive connection re-arms it about once per
+    /// timeout, not once per request.
     pub(crate) async fn expired(&self, limits: Limits) -> Expiry {
-        let sleep = tokio::time::sleep_until(self.epoch + limits.header_read_timeout);
+        let mut armed = self.epoch + limits.header_read_timeout;
+        let sleep = tokio::time::sleep_until(armed);
         tokio::pin!(sleep);
         loop {
             match self.deadline(&limits) {
                 None => self.wake.notified().await,
                 Some((deadline, expiry)) => {
-                    if Instant::now() >= deadline {
+                    let now = Instant::now();
+                    if now >= deadline {
                         return expiry;
                     }
-                    sleep.as_mut().reset(deadline);
+                    if deadline < armed || armed <= now {
+                        sleep.as_mut().reset(deadline);
+                        armed = deadline;
+                    }
                     tokio::select! {
                         () = sleep.as_mut() => {}
                         () = self.wake.notified() => {}
@@ -239,6 +248,22 @@ mod tests {
         let (after, expiry) = watch.await;
         assert_eq!(expiry, Expiry::HeadTimeout);
         assert_eq!(after, Duration::from_secs(40));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_clock_counts_from_the_last_request() {
+        let activity = Arc::new(Activity::new(Instant::now()));
+        let start = Instant::now();
+        let watch = activity.expired(limits());
+        tokio::pin!(watch);
+        for _ in 0..5 {
+            drop(InFlight::begin(&activity, false));
+            let waited = tokio::time::timeout(Duration::from_secs(50), watch.as_mut()).await;
+            assert!(waited.is_err(), "closed while requests kept coming");
+        }
+        assert_eq!(watch.await, Expiry::Idle);
+        // The last request ended at 200 s; closed 60 s later, not at the first deadline.
+        assert_eq!(start.elapsed(), Duration::from_secs(260));
     }
 
     #[tokio::test(start_paused = true)]
