@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::registry::Registry;
 use shadowgate::{MirrorLayer, MirrorMetrics};
 use tokio::net::TcpListener;
@@ -17,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::AdminService;
 use crate::metrics::ProxyMetrics;
 use crate::reload::Reloader;
-use crate::server::{self, Stop};
+use crate::server::{self, Drain, Stop};
 use crate::service::ProxyService;
 use crate::settings::Settings;
 use crate::stack::{SharedStack, Stack};
+use crate::tls::TlsHandle;
 
 /// Why the app could not be built, run or reloaded. Each variant names the offending address
 /// or value.
@@ -62,6 +62,7 @@ pub struct App {
     stack: SharedStack,
     registry: Arc<Registry>,
     reloader: Reloader,
+    tls: TlsHandle,
     settings: Settings,
 }
 
@@ -94,7 +95,14 @@ impl App {
             Some(addr) => Some(bind("admin", addr).await?),
             None => None,
         };
-        let reloader = Reloader::new(&settings, mirror.clone(), stack.clone(), proxy_metrics);
+        let tls = TlsHandle::new(settings.tls.as_ref().map(|t| t.server_config.clone()));
+        let reloader = Reloader::new(
+            &settings,
+            mirror.clone(),
+            stack.clone(),
+            proxy_metrics,
+            tls.clone(),
+        );
         Ok(App {
             listener,
             listen_addr,
@@ -103,6 +111,7 @@ impl App {
             stack,
             registry: Arc::new(registry),
             reloader,
+            tls,
             settings,
         })
     }
@@ -115,6 +124,12 @@ impl App {
     /// The admin listener's address, when it is on.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The handle that replaces the proxy listener's TLS configuration while it runs (a reload
+    /// does it through [`Reloader`]).
+    pub fn tls_handle(&self) -> TlsHandle {
+        self.tls.clone()
     }
 
     /// The mirror, for [`MirrorLayer::stats`] and run-time targets.
@@ -149,24 +164,29 @@ impl App {
             stack,
             registry,
             reloader: _,
+            tls,
             settings,
         } = self;
         let stop = Stop {
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
         };
-        let builder = Arc::new(server::http_builder());
+        let builder = Arc::new(server::http_builder(&settings.limits));
+        let limits = settings.limits;
 
         tracing::info!(
             upstreams = settings.upstreams.len(),
             routes = settings.routes.len(),
             mirrors = settings.mirrors.len(),
+            tls = tls.is_tls(),
             "listening on {listen_addr}"
         );
         let proxy = tokio::spawn(server::serve(
             listener,
             builder.clone(),
-            move |peer| ProxyService::new(stack.clone(), peer),
+            tls.slot(),
+            limits,
+            move |peer, tls| ProxyService::new(stack.clone(), peer, tls),
             stop.clone(),
         ));
         let admin = admin.map(|(listener, addr)| {
@@ -175,7 +195,9 @@ impl App {
             tokio::spawn(server::serve(
                 listener,
                 builder.clone(),
-                move |_| AdminService::new(registry.clone()),
+                TlsHandle::new(None).slot(),
+                limits,
+                move |_, _| AdminService::new(registry.clone()),
                 stop.clone(),
             ))
         });
@@ -222,9 +244,7 @@ impl App {
 }
 
 /// The drain handle of a stopped listener (a listener task never panics; log it if one did).
-fn listener_done(
-    joined: Result<GracefulShutdown, tokio::task::JoinError>,
-) -> Option<GracefulShutdown> {
+fn listener_done(joined: Result<Drain, tokio::task::JoinError>) -> Option<Drain> {
     joined
         .map_err(|error| tracing::error!(%error, "listener task failed"))
         .ok()

@@ -18,14 +18,18 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 pub(crate) struct Peer {
     addr: SocketAddr,
     ip: HeaderValue,
+    /// `X-Forwarded-Proto`: `https` on a TLS connection, else `http`.
+    proto: HeaderValue,
 }
 
 impl Peer {
-    pub(crate) fn new(addr: SocketAddr) -> Self {
+    /// The client at `addr`, on a TLS connection when `tls` holds.
+    pub(crate) fn new(addr: SocketAddr, tls: bool) -> Self {
         // An IP address is always a valid header value; fall back to "unknown" rather than panic.
         let ip = HeaderValue::from_str(&addr.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        Self { addr, ip }
+        let proto = HeaderValue::from_static(if tls { "https" } else { "http" });
+        Self { addr, ip, proto }
     }
 
     /// Adds the forwarding headers and, when a mirror target samples by client address, the
@@ -61,7 +65,7 @@ impl Peer {
                 }
             }
         }
-        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+        headers.insert(X_FORWARDED_PROTO.clone(), self.proto.clone());
         match host {
             Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host),
             None => headers.remove(&X_FORWARDED_HOST),
@@ -75,7 +79,7 @@ mod tests {
 
     #[test]
     fn appends_to_an_existing_forwarded_for_and_sets_the_rest() {
-        let peer = Peer::new("10.1.2.3:5555".parse().unwrap());
+        let peer = Peer::new("10.1.2.3:5555".parse().unwrap(), false);
         let mut req = Request::builder()
             .uri("/x")
             .header("host", "example.com")
@@ -99,7 +103,7 @@ mod tests {
 
     #[test]
     fn http2_authority_becomes_host() {
-        let peer = Peer::new("[::1]:1".parse().unwrap());
+        let peer = Peer::new("[::1]:1".parse().unwrap(), false);
         let mut req = Request::builder()
             .uri("http://svc.local:81/x")
             .body(())
@@ -109,5 +113,19 @@ mod tests {
         assert_eq!(req.headers()["host"], "svc.local:81");
         assert_eq!(req.headers()["x-forwarded-host"], "svc.local:81");
         assert_eq!(req.headers()["x-forwarded-for"], "::1");
+        assert_eq!(req.headers()["x-forwarded-proto"], "http");
+    }
+
+    #[test]
+    fn a_tls_connection_forwards_proto_https_over_what_the_client_claimed() {
+        let peer = Peer::new("10.0.0.1:1".parse().unwrap(), true);
+        let mut req = Request::builder()
+            .uri("/x")
+            .header("x-forwarded-proto", "http")
+            .body(())
+            .unwrap();
+        peer.prepare(&mut req, false);
+        assert_eq!(req.headers()["x-forwarded-proto"], "https");
+        assert_eq!(req.headers().get_all("x-forwarded-proto").iter().count(), 1);
     }
 }

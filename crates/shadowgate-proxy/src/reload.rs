@@ -15,6 +15,7 @@ use crate::app::AppError;
 use crate::metrics::ProxyMetrics;
 use crate::settings::{Limits, Settings};
 use crate::stack::{SharedStack, Stack};
+use crate::tls::TlsHandle;
 
 /// Applies new settings to the running app. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -27,6 +28,7 @@ struct Inner {
     mirror: MirrorLayer,
     stack: SharedStack,
     metrics: ProxyMetrics,
+    tls: TlsHandle,
     /// One reload at a time, and what the last one left.
     current: Mutex<Current>,
 }
@@ -61,12 +63,14 @@ impl Reloader {
         mirror: MirrorLayer,
         stack: SharedStack,
         metrics: ProxyMetrics,
+        tls: TlsHandle,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 mirror,
                 stack,
                 metrics,
+                tls,
                 current: Mutex::new(Current::of(settings)),
             }),
         }
@@ -108,6 +112,14 @@ impl Reloader {
             }
         }
         inner.stack.store(Arc::new(stack));
+        // A new certificate serves new connections; turning TLS on or off needs a restart
+        // (clients would not expect the scheme of a port to change under them).
+        match &settings.tls {
+            Some(tls) if inner.tls.is_tls() => inner.tls.set_tls(Some(tls.server_config.clone())),
+            Some(_) => report.need_restart.push("tls"),
+            None if inner.tls.is_tls() => report.need_restart.push("tls"),
+            None => {}
+        }
 
         let next = Current::of(settings);
         if next.listen != current.listen {

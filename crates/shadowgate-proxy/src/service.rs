@@ -31,10 +31,11 @@ pub(crate) struct ProxyService {
 }
 
 impl ProxyService {
-    pub(crate) fn new(stack: SharedStack, addr: SocketAddr) -> Self {
+    /// The service of a connection from `addr`, over TLS when `tls` holds.
+    pub(crate) fn new(stack: SharedStack, addr: SocketAddr, tls: bool) -> Self {
         Self {
             stack,
-            peer: Peer::new(addr),
+            peer: Peer::new(addr, tls),
         }
     }
 }

@@ -76,3 +76,143 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerC
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+/// Replaces the proxy listener's TLS configuration while it runs (for a config reload): each
+/// connection accepted afterwards uses the new one, connections already open keep theirs, and
+/// the listener is never closed. `None` makes new connections plain HTTP. Cheap to clone.
+#[derive(Clone)]
+pub struct TlsHandle(crate::server::TlsSlot);
+
+impl TlsHandle {
+    pub(crate) fn new(config: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let slot = arc_swap::ArcSwapOption::new(config.map(acceptor));
+        Self(Arc::new(slot))
+    }
+
+    /// Uses `config` for every connection accepted from now on.
+    pub fn set_tls(&self, config: Option<Arc<rustls::ServerConfig>>) {
+        self.0.store(config.map(acceptor));
+    }
+
+    /// Whether new connections get TLS.
+    pub fn is_tls(&self) -> bool {
+        self.0.load().is_some()
+    }
+
+    pub(crate) fn slot(&self) -> crate::server::TlsSlot {
+        self.0.clone()
+    }
+}
+
+impl std::fmt::Debug for TlsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsHandle")
+            .field("tls", &self.is_tls())
+            .finish()
+    }
+}
+
+fn acceptor(config: Arc<rustls::ServerConfig>) -> Arc<tokio_rustls::TlsAcceptor> {
+    Arc::new(tokio_rustls::TlsAcceptor::from(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A directory of PEM files under the temp dir, removed when dropped.
+    struct Files(PathBuf);
+
+    impl Files {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "shadowgate-tls-{name}-{}-{}",
+                std::process::id(),
+                fastrand::u64(..)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn write(&self, name: &str, contents: &str) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, contents).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Files {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn identity() -> (String, String) {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        (c.cert.pem(), c.signing_key.serialize_pem())
+    }
+
+    #[test]
+    fn a_matching_pair_loads_with_alpn_h2_and_http1() {
+        let files = Files::new("ok");
+        let (cert, key) = identity();
+        let config =
+            load_server_config(&files.write("c.pem", &cert), &files.write("k.pem", &key)).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let files = Files::new("missing");
+        let (_, key) = identity();
+        let cert = files.0.join("absent-cert.pem");
+        let error = load_server_config(&cert, &files.write("k.pem", &key)).unwrap_err();
+        assert!(matches!(error, TlsError::Read { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains(&*cert.to_string_lossy()),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_pem_is_an_error_naming_it() {
+        let files = Files::new("notpem");
+        let (cert, _) = identity();
+        let cert = files.write("c.pem", &cert);
+        let key = files.write("k.pem", "this is not a key\n");
+        let error = load_server_config(&cert, &key).unwrap_err();
+        assert!(matches!(error, TlsError::Pem { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains(&*key.to_string_lossy()),
+            "{error}"
+        );
+
+        let garbage = files.write("garbage.pem", "no certificate here\n");
+        let (_, key) = identity();
+        let error = load_server_config(&garbage, &files.write("k2.pem", &key)).unwrap_err();
+        assert!(matches!(error, TlsError::Pem { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains(&*garbage.to_string_lossy()),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_the_certificate_is_an_error_naming_both() {
+        let files = Files::new("mismatch");
+        let (cert, _) = identity();
+        let (_, other_key) = identity();
+        let cert = files.write("c.pem", &cert);
+        let key = files.write("k.pem", &other_key);
+        let error = load_server_config(&cert, &key).unwrap_err();
+        assert!(matches!(error, TlsError::Mismatch { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(text.contains(&*cert.to_string_lossy()), "{text}");
+        assert!(text.contains(&*key.to_string_lossy()), "{text}");
+    }
+}
