@@ -173,6 +173,20 @@ async fn a_refused_backend_is_ejected_after_one_failure_and_returns_after_eject_
 }
 
 #[tokio::test]
+async fn the_only_backend_of_a_pool_is_never_ejected_passively() {
+    let refused = refused_url();
+    let app = start(settings(std::slice::from_ref(&refused))).await;
+
+    for _ in 0..3 {
+        let answer = fetch(&app.url("/")).await;
+        assert_eq!(answer.status, 502, "{}", answer.text());
+    }
+    assert_eq!(healthy_gauge(&app, &refused).await.as_deref(), Some("1"));
+    assert_eq!(connect_errors(&app, &refused).await, 3);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn every_backend_down_answers_503_no_healthy_backend() {
     let (a, b) = (refused_url(), refused_url());
     let app = start(settings(&[a.clone(), b.clone()])).await;
