@@ -11,7 +11,6 @@ use crate::metrics::UpstreamOutcome;
 
 /// One request in flight on one backend; dropping it (when the response body ends or is
 /// dropped) frees the slot.
-#[derive(Debug)]
 pub(crate) struct Lease {
     pub(super) upstream: Arc<Upstream>,
     pub(super) index: usize,
@@ -59,6 +58,15 @@ impl Lease {
     /// Another backend for a retry of this request, never this one.
     pub(crate) fn other(&self, client: Option<IpAddr>) -> Option<Lease> {
         self.upstream.lease(client, Some(self.index)).ok()
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("upstream", &self.upstream.name())
+            .field("backend", &self.url())
+            .finish()
     }
 }
 
