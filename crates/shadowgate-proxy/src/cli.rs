@@ -240,6 +240,7 @@ mod tests {
         ])
         .settings()
         .unwrap();
+        assert_eq!(s.upstreams.len(), 1);
         assert_eq!(s.upstreams[0].backends.len(), 2);
         assert_eq!(s.mirrors[0].name(), "http://m:3");
         assert_eq!(s.mirrors[0].sample(), 0.25);

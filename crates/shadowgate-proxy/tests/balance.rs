@@ -135,19 +135,21 @@ async fn two_random_choices_never_picks_the_busier_of_two() {
 }
 
 #[tokio::test]
-async fn two_random_choices_spreads_idle_backends() {
-    let backends = servers(3).await;
-    let urls: Vec<String> = backends.iter().map(RecordingServer::url).collect();
-    let mut s = settings(&urls);
-    s.upstreams[0].balance = Balance::RandomTwoChoices;
-    let app = start(s).await;
+async fn least_connections_and_two_choices_spread_idle_backends() {
+    for balance in [Balance::LeastConnections, Balance::RandomTwoChoices] {
+        let backends = servers(3).await;
+        let urls: Vec<String> = backends.iter().map(RecordingServer::url).collect();
+        let mut s = settings(&urls);
+        s.upstreams[0].balance = balance;
+        let app = start(s).await;
 
-    get_many(&app, 300).await;
+        get_many(&app, 300).await;
 
-    for b in &backends {
-        assert!((40..=160).contains(&b.count()), "{}", b.count());
+        for b in &backends {
+            assert!((40..=160).contains(&b.count()), "{balance}: {}", b.count());
+        }
+        app.stop().await;
     }
-    app.stop().await;
 }
 
 /// A client whose connections come from `ip` (any 127.0.0.0/8 address works on loopback).

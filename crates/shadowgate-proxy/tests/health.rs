@@ -137,6 +137,55 @@ async fn a_stopped_backend_fails_its_health_check_and_requests_get_503() {
     app.stop().await;
 }
 
+/// Serves `200 back` on `listener` until the task is aborted.
+async fn serve_back(listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                    Bytes::from_static(b"back"),
+                )))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_starts_listening_again_comes_back_through_the_health_check() {
+    // Bound but not listening (refused) until `listen` below, on the same port.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    let good = RecordingServer::start().await.unwrap();
+    let mut s = settings(&[url.clone(), good.url()]);
+    s.upstreams[0].health_check = Some(check(30));
+    let app = start(s).await;
+    wait_gauge(&app, &url, "0").await;
+    let client = http1();
+    for _ in 0..10 {
+        assert_eq!(send(&client, get(&app.url("/x"))).await.text(), "ok");
+    }
+
+    let server = tokio::spawn(serve_back(socket.listen(64).unwrap()));
+    wait_gauge(&app, &url, "1").await;
+
+    let mut back = 0;
+    for _ in 0..10 {
+        let answer = send(&client, get(&app.url("/x"))).await;
+        assert_eq!(answer.status, 200);
+        back += usize::from(answer.text() == "back");
+    }
+    assert!(back >= 3, "only {back} of 10 reached the returned backend");
+    server.abort();
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_refused_backend_is_ejected_after_one_failure_and_returns_after_eject_for() {
     let refused = refused_url();
@@ -169,6 +218,20 @@ async fn a_refused_backend_is_ejected_after_one_failure_and_returns_after_eject_
         failed_again,
         "the refused backend came back into the rotation"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_only_backend_of_a_pool_is_never_ejected_passively() {
+    let refused = refused_url();
+    let app = start(settings(std::slice::from_ref(&refused))).await;
+
+    for _ in 0..3 {
+        let answer = fetch(&app.url("/")).await;
+        assert_eq!(answer.status, 502, "{}", answer.text());
+    }
+    assert_eq!(healthy_gauge(&app, &refused).await.as_deref(), Some("1"));
+    assert_eq!(connect_errors(&app, &refused).await, 3);
     app.stop().await;
 }
 

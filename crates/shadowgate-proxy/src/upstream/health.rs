@@ -4,7 +4,9 @@
 //!   `interval`; an answer of 2xx or 3xx within `timeout` passes. `unhealthy_threshold` failures
 //!   in a row take a healthy backend out, `healthy_threshold` passes in a row bring it back.
 //! - **Passive**: a connect failure on a real request takes the backend out at once. With an
-//!   active check it comes back only through the check; without one, after `eject_for`.
+//!   active check it comes back only through the check; without one, after `eject_for`. As in
+//!   nginx, the only backend of a pool is never ejected passively (there is nowhere else to
+//!   send; ejecting it would only turn one failed connect into `eject_for` of 503s).
 //!
 //! Every change is logged at WARN (upstream, backend, why) and sets
 //! `shadowgate_backend_healthy`. The tasks hold only a `Weak` and stop when the [`Upstream`] is
@@ -52,8 +54,11 @@ impl Upstream {
     }
 
     /// A real request could not connect to backend `index`: it is out at once; without an
-    /// active check it is back after `eject_for`.
+    /// active check it is back after `eject_for`. The only backend of a pool stays in.
     pub(crate) fn connect_failed(self: &Arc<Self>, index: usize) {
+        if self.backends.len() <= 1 {
+            return;
+        }
         if self.health_check.is_some() {
             self.set_health(
                 index,

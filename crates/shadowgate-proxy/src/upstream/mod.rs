@@ -5,7 +5,9 @@
 mod backend;
 mod balance;
 mod client;
+mod error;
 mod health;
+mod lease;
 
 use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
@@ -21,56 +23,11 @@ use backend::Backend;
 use balance::Balancer;
 pub(crate) use balance::Unavailable;
 pub(crate) use client::{UpstreamBody, UpstreamClient};
+pub use error::UpstreamError;
+pub(crate) use lease::Lease;
 
 use crate::metrics::ProxyMetrics;
 use crate::settings::{Balance, HealthCheck, UpstreamSettings};
-
-/// Why an upstream could not be built. Each variant names the upstream and the offending value.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum UpstreamError {
-    /// The upstream lists no backend.
-    #[error("upstream {upstream:?} has no backend")]
-    NoBackend {
-        /// The upstream's name.
-        upstream: String,
-    },
-    /// A backend URL the proxy cannot forward to.
-    #[error("upstream {upstream:?}: backend {url:?} {reason}")]
-    InvalidBackend {
-        /// The upstream's name.
-        upstream: String,
-        /// The URL.
-        url: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// The same backend listed twice (use `weight` to send it more).
-    #[error("upstream {upstream:?}: backend {url:?} is listed twice")]
-    DuplicateBackend {
-        /// The upstream's name.
-        upstream: String,
-        /// The URL.
-        url: String,
-    },
-    /// A health check path that is not an absolute path.
-    #[error("upstream {upstream:?}: health_check.path {path:?} is not a path starting with /")]
-    InvalidHealthPath {
-        /// The upstream's name.
-        upstream: String,
-        /// The path.
-        path: String,
-    },
-    /// The TLS client could not be set up.
-    #[error("upstream {upstream:?}: cannot set up TLS: {source}")]
-    Tls {
-        /// The upstream's name.
-        upstream: String,
-        /// rustls's reason.
-        #[source]
-        source: rustls::Error,
-    },
-}
 
 /// One named pool of backends with its balancing, caps, health and client.
 #[derive(Debug)]
@@ -258,67 +215,6 @@ fn parse_check_path(path: &str) -> Option<PathAndQuery> {
         return None;
     }
     PathAndQuery::try_from(path).ok()
-}
-
-/// One request in flight on one backend; dropping it (when the response body ends or is
-/// dropped) frees the slot.
-#[derive(Debug)]
-pub(crate) struct Lease {
-    upstream: Arc<Upstream>,
-    index: usize,
-}
-
-impl Lease {
-    /// The backend it holds a slot on.
-    pub(crate) fn backend(&self) -> Option<&Backend> {
-        self.upstream.backend(self.index)
-    }
-
-    /// The backend's URL (`"-"` cannot happen: the index comes from the pool).
-    pub(crate) fn url(&self) -> &str {
-        self.backend().map_or("-", |b| &b.url)
-    }
-
-    /// The upstream it belongs to.
-    pub(crate) fn upstream(&self) -> &Arc<Upstream> {
-        &self.upstream
-    }
-
-    /// Builds the URI of a request to `path_and_query` on this backend.
-    pub(crate) fn uri_for(
-        &self,
-        path_and_query: Option<&PathAndQuery>,
-    ) -> Result<http::Uri, http::Error> {
-        match self.backend() {
-            Some(b) => b.uri_for(path_and_query),
-            None => http::Uri::builder().build(),
-        }
-    }
-
-    /// Counts the request's outcome for the backend.
-    pub(crate) fn count(&self, outcome: crate::metrics::UpstreamOutcome) {
-        if let Some(b) = self.backend() {
-            b.metrics.count(outcome);
-        }
-    }
-
-    /// The request never reached the backend: it is ejected (see [`Upstream::connect_failed`]).
-    pub(crate) fn connect_failed(&self) {
-        self.upstream.connect_failed(self.index);
-    }
-
-    /// Another backend for a retry of this request, never this one.
-    pub(crate) fn other(&self, client: Option<IpAddr>) -> Option<Lease> {
-        self.upstream.lease(client, Some(self.index)).ok()
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(b) = self.backend() {
-            b.release();
-        }
-    }
 }
 
 #[cfg(test)]
