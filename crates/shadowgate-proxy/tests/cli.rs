@@ -468,10 +468,15 @@ async fn check_shows_flags_overriding_the_file() {
         "off",
         "--upstream",
         "http://127.0.0.1:4000",
+        "--mirror",
+        "http://127.0.0.1:5000",
+        "--sample",
+        "0.5",
     ])
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     for want in [
+        "# --mirror http://127.0.0.1:5000 (sample 0.5)",
         "listen = \"127.0.0.1:1234\"",
         "listen = \"off\"",
         "[upstreams.app]",

@@ -105,8 +105,8 @@ fn tls_settings(errs: &mut Errors, tls: &RawTls, base_dir: &Path) -> Option<TlsS
                 TlsError::Read { path, .. } | TlsError::Pem { path, .. } if *path == key => {
                     "tls.key"
                 }
-                TlsError::Read { .. } | TlsError::Pem { .. } => "tls.cert",
-                _ => "tls",
+                // A certificate error, or a key that does not fit the certificate.
+                _ => "tls.cert",
             };
             errs.push(at, e.to_string());
             None
