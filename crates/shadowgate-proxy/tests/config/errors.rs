@@ -194,3 +194,39 @@ fn wrong_types_are_named() {
     let e = errors("[mirrors.m]\nurl = \"http://a\"\nsample = \"half\"\n");
     assert!(e[0].contains("line 3"), "{e:?}");
 }
+
+#[test]
+fn names_that_are_not_bare_keys_are_quoted_and_empty_names_refused() {
+    assert_errors(
+        "[upstreams.\"\"]\nbackends = [\"http://a:1\"]\n[mirrors.\"my.mirror\"]\nurl = \"http://m:1\"\nsample = 2.0\n\
+         [[routes]]\nname = \"\"\n",
+        &[
+            "upstreams.\"\": an upstream name cannot be empty",
+            "mirrors.\"my.mirror\".sample: 2 is outside 0..=1",
+            "routes[0].name: \"\" is not a route name",
+        ],
+    );
+}
+
+#[test]
+fn a_key_that_does_not_fit_the_certificate_names_both_files() {
+    let dir = std::env::temp_dir().join(format!("shadowgate-tls-mismatch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = rcgen::generate_simple_self_signed(vec!["a.test".to_owned()]).unwrap();
+    let b = rcgen::generate_simple_self_signed(vec!["b.test".to_owned()]).unwrap();
+    std::fs::write(dir.join("a.pem"), a.cert.pem()).unwrap();
+    std::fs::write(dir.join("b-key.pem"), b.signing_key.serialize_pem()).unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        format!("{UPSTREAM}[tls]\ncert = \"a.pem\"\nkey = \"b-key.pem\"\n"),
+    )
+    .unwrap();
+    let e = shadowgate_proxy::config::load(&dir.join("c.toml")).unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].key, "tls.cert");
+    assert!(
+        e[0].message.contains("a.pem") && e[0].message.contains("b-key.pem"),
+        "{e:?}"
+    );
+}
