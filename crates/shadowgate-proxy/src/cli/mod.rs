@@ -107,6 +107,8 @@ impl Options {
             }
             Some(path) => match config::read(path) {
                 Err(e) => {
+                    let template = shadowgate::TargetConfig::builder("");
+                    self.mirror_flags(&template, flags.sample, &mut errors);
                     errors.push(e);
                     return Err(errors);
                 }
@@ -115,6 +117,9 @@ impl Options {
                     match config::validate(&raw, config::base_dir(path)) {
                         Ok(settings) => settings,
                         Err(file_errors) => {
+                            // The --mirror URLs are still checked, so all is reported at once.
+                            let template = shadowgate::TargetConfig::builder("");
+                            self.mirror_flags(&template, flags.sample, &mut errors);
                             // A bad --upstream is reported once, as a flag; not again as a
                             // file with no upstream.
                             errors.extend(
@@ -140,30 +145,43 @@ impl Options {
         if let Some(format) = flags.log_format {
             settings.log_format = format;
         }
-        let mut seen = HashSet::new();
-        for url in &self.mirrors {
-            if !seen.insert(url.as_str()) {
-                fail(
-                    &mut errors,
-                    "--mirror",
-                    format!("{url:?} is given more than once"),
-                );
-                continue;
-            }
-            let mut target = settings.mirror_defaults.clone().url(url.clone());
-            if let Some(sample) = flags.sample {
-                target = target.sample(sample);
-            }
-            match target.build() {
-                Ok(target) => settings.mirrors.push(target),
-                Err(e) => fail(&mut errors, "--mirror", e.to_string()),
-            }
-        }
+        let mirrors = self.mirror_flags(&settings.mirror_defaults, flags.sample, &mut errors);
+        settings.mirrors.extend(mirrors);
         if errors.is_empty() {
             Ok(settings)
         } else {
             Err(errors)
         }
+    }
+
+    /// The `--mirror` targets: unrouted, named by URL, built from `template` with `--sample`.
+    fn mirror_flags(
+        &self,
+        template: &shadowgate::TargetBuilder,
+        sample: Option<f64>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Vec<shadowgate::TargetConfig> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(self.mirrors.len());
+        for url in &self.mirrors {
+            if !seen.insert(url.as_str()) {
+                fail(
+                    errors,
+                    "--mirror",
+                    format!("{url:?} is given more than once"),
+                );
+                continue;
+            }
+            let mut target = template.clone().url(url.clone());
+            if let Some(sample) = sample {
+                target = target.sample(sample);
+            }
+            match target.build() {
+                Ok(target) => out.push(target),
+                Err(e) => fail(errors, "--mirror", e.to_string()),
+            }
+        }
+        out
     }
 
     /// `--upstream` URLs over the file: they replace the backends of its only upstream, or form

@@ -310,8 +310,17 @@ url = "http://c:1"
 sample = 1.5
 "#,
     );
-    let e = errors(&["-c", file.path(), "--log-format", "xml"]).join("\n");
+    let e = errors(&[
+        "-c",
+        file.path(),
+        "--log-format",
+        "xml",
+        "--mirror",
+        "ftp://m",
+    ])
+    .join("\n");
     for want in [
+        "--mirror: invalid target URL \"ftp://m\"",
         "--log-format: \"xml\" is not text or json",
         "listen: \"nope\" is not an address",
         "mirrors.canary.sample: 1.5 is outside 0..=1",
