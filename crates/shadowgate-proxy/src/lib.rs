@@ -24,6 +24,7 @@ mod admin;
 mod app;
 mod body;
 pub mod cli;
+pub mod config;
 pub mod demo;
 mod forward;
 mod forwarded;

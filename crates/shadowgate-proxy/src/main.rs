@@ -1,6 +1,6 @@
 //! The `shadowgate` binary: parse, validate (exit 64 with every problem), init tracing, build the
 //! runtime and the app (exit 1 on failure, for example an address in use), run until SIGTERM or
-//! SIGINT (exit 0).
+//! SIGINT (exit 0). `shadowgate check -c FILE` validates and prints the effective config.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::Parser;
-use shadowgate_proxy::cli::{Cli, Command};
+use shadowgate_proxy::cli::{Cli, Command, Options};
+use shadowgate_proxy::config::ConfigError;
 use shadowgate_proxy::{App, Reloader, Settings, Signals};
 
 /// Bad flags or config (sysexits' EX_USAGE).
@@ -30,23 +31,52 @@ fn main() -> ExitCode {
             };
         }
     };
-    if cli.command == Some(Command::Demo) {
-        return demo();
+    match &cli.command {
+        Some(Command::Demo) => return demo(),
+        Some(Command::Check(options)) => return check(options),
+        None => {}
     }
     let settings = match cli.settings() {
         Ok(settings) => settings,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            eprintln!("\nFor more information, try '--help'.");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(errors) => return usage(&errors),
     };
     if let Err(e) = shadowgate_proxy::log::init(settings.log_format) {
         eprintln!("warning: logging is not set up: {e}");
     }
     exit(run(cli, settings))
+}
+
+/// Prints every problem and returns the usage exit code.
+fn usage(errors: &[ConfigError]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("\nFor more information, try '--help'.");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// `shadowgate check -c FILE`: the effective config on stdout (exit 0), or every problem (64).
+fn check(options: &Options) -> ExitCode {
+    if options.config.is_none() {
+        return usage(&[ConfigError::new(
+            "check",
+            "needs the config file to check: shadowgate check -c FILE",
+        )]);
+    }
+    let settings = match options.settings() {
+        Ok(settings) => settings,
+        Err(errors) => return usage(&errors),
+    };
+    match shadowgate_proxy::config::to_toml(&settings) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot print the effective config: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
 }
 
 fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {

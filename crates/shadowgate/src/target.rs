@@ -105,6 +105,46 @@ impl TargetConfig {
         self.body
     }
 
+    /// The consistent-sampling key, if any (`None`: each request is sampled at random).
+    pub fn sample_by(&self) -> Option<&SampleBy> {
+        self.sample_by.as_ref()
+    }
+
+    /// Which `Host` header copies carry.
+    pub fn host(&self) -> &HostMode {
+        &self.host
+    }
+
+    /// Headers set on copies only, in the order given.
+    pub fn add_headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.add_headers
+    }
+
+    /// Headers removed from copies only.
+    pub fn remove_headers(&self) -> &[HeaderName] {
+        &self.remove_headers
+    }
+
+    /// The methods copied; empty is every method.
+    pub fn methods(&self) -> &[Method] {
+        &self.methods
+    }
+
+    /// Copies per second at most; 0 is unlimited.
+    pub fn rate_limit(&self) -> u32 {
+        self.rate_limit
+    }
+
+    /// Consecutive failures that open the circuit (0: the breaker is off).
+    pub fn circuit_failures(&self) -> u32 {
+        self.circuit_failures
+    }
+
+    /// How long the circuit stays open before one probe goes out.
+    pub fn circuit_retry_after(&self) -> Duration {
+        self.circuit_retry_after
+    }
+
     /// Whether the target gets copies only from services that select it by name (see
     /// [`TargetBuilder::routed`]).
     pub fn routed(&self) -> bool {

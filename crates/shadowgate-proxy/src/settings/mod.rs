@@ -87,6 +87,10 @@ pub struct Settings {
     pub mirrors: Vec<shadowgate::TargetConfig>,
     /// The settings of runtime-added targets (`[mirror_defaults]`); the URL is set per target.
     pub mirror_defaults: shadowgate::TargetBuilder,
+    /// Runtime-added targets that keep failing this long are removed
+    /// (`[mirror_defaults.circuit] remove_after`); `None` keeps them. Config targets are never
+    /// removed.
+    pub remove_after: Option<Duration>,
     /// The admin listener; `None` disables it.
     pub admin: Option<SocketAddr>,
     /// The admin API's users file (`user:password` lines); `None` leaves the API open.
@@ -115,6 +119,7 @@ impl Settings {
             routes: Vec::new(),
             mirrors: Vec::new(),
             mirror_defaults: shadowgate::TargetConfig::builder(""),
+            remove_after: None,
             admin: Some(DEFAULT_ADMIN),
             admin_auth: None,
             state_file: None,
@@ -140,6 +145,7 @@ impl fmt::Debug for Settings {
             .field("routes", &self.routes)
             .field("mirrors", &self.mirrors)
             .field("mirror_defaults", &self.mirror_defaults)
+            .field("remove_after", &self.remove_after)
             .field("admin", &self.admin)
             .field("admin_auth", &self.admin_auth)
             .field("state_file", &self.state_file)

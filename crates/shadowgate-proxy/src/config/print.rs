@@ -1,0 +1,281 @@
+//! [`to_toml`]: settings written back as a config file (`shadowgate check`), every default
+//! filled in and secrets redacted.
+
+use std::collections::BTreeMap;
+
+use shadowgate::{HostMode, SampleBy, TargetConfig};
+
+use super::duration::format as dur;
+use super::raw::{
+    RawAdmin, RawBackend, RawCircuit, RawConfig, RawHealthCheck, RawLimits, RawMirror,
+    RawMirrorHeaders, RawRedirect, RawRoute, RawTls, RawUpstream, RawWeighted,
+};
+use super::validate::PLACEHOLDER_URL;
+use crate::settings::{PathMatch, RouteAction, RouteSettings, Settings, UpstreamSettings};
+
+/// What a secret value is replaced with.
+pub const REDACTED: &str = "<redacted>";
+
+/// Whether a header's value is a secret to hide when printing: `authorization`,
+/// `proxy-authorization`, `cookie`, or a name containing `token`, `secret`, `key` or
+/// `password` (any case).
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || ["token", "secret", "key", "password"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+/// The settings as TOML that `shadowgate -c` accepts, with every default written out. Secret
+/// header values and URL user info are replaced by [`REDACTED`]. `--mirror` flag targets
+/// (unrouted, named by URL) have no place in the file and are listed in a leading comment.
+pub fn to_toml(settings: &Settings) -> Result<String, toml::ser::Error> {
+    let raw = raw(settings);
+    let mut out = String::new();
+    for m in settings.mirrors.iter().filter(|m| !m.routed()) {
+        out.push_str(&format!(
+            "# --mirror {} (sample {}): a flag target, not part of the file\n",
+            redact_url(m.url()),
+            m.sample()
+        ));
+    }
+    out.push_str(&toml::to_string(&raw)?);
+    Ok(out)
+}
+
+fn raw(s: &Settings) -> RawConfig {
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let mut defaults = s
+        .mirror_defaults
+        .clone()
+        .url(PLACEHOLDER_URL)
+        .build()
+        .ok()
+        .map(|t| mirror(&t, None));
+    if let Some(circuit) = defaults.as_mut().and_then(|d| d.circuit.as_mut()) {
+        circuit.remove_after = s.remove_after.map(dur);
+    }
+    RawConfig {
+        listen: Some(s.listen.to_string()),
+        tls: s.tls.as_ref().map(|t| RawTls {
+            cert: Some(t.cert.display().to_string()),
+            key: Some(t.key.display().to_string()),
+        }),
+        admin: Some(RawAdmin {
+            listen: Some(s.admin.map_or_else(|| "off".to_owned(), |a| a.to_string())),
+            auth_file: path(&s.admin_auth),
+            state_file: path(&s.state_file),
+        }),
+        limits: Some(RawLimits {
+            header_read_timeout: Some(dur(s.limits.header_read_timeout)),
+            idle_timeout: Some(dur(s.limits.idle_timeout)),
+            max_header_bytes: Some(int(s.limits.max_header_bytes)),
+            shutdown_timeout: Some(dur(s.limits.shutdown_timeout)),
+        }),
+        upstreams: s
+            .upstreams
+            .iter()
+            .map(|u| (u.name.clone(), upstream(u)))
+            .collect(),
+        mirror_defaults: defaults,
+        mirrors: s
+            .mirrors
+            .iter()
+            .filter(|m| m.routed())
+            .map(|m| (m.name().to_owned(), mirror(m, Some(redact_url(m.url())))))
+            .collect(),
+        routes: s.routes.iter().map(route).collect(),
+    }
+}
+
+fn int<T: TryInto<i64>>(n: T) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+fn upstream(u: &UpstreamSettings) -> RawUpstream {
+    RawUpstream {
+        backends: u
+            .backends
+            .iter()
+            .map(|b| {
+                RawBackend::Weighted(RawWeighted {
+                    url: redact_url(&backend_url(&b.url)),
+                    weight: Some(b.weight.into()),
+                })
+            })
+            .collect(),
+        balance: Some(u.balance.as_str().to_owned()),
+        connect_timeout: Some(dur(u.connect_timeout)),
+        timeout: Some(dur(u.timeout)),
+        max_connections: Some(int(u.max_connections)),
+        tls_skip_verify: Some(u.tls_skip_verify),
+        eject_for: Some(dur(u.eject_for)),
+        health_check: u.health_check.as_ref().map(|h| RawHealthCheck {
+            path: Some(h.path.clone()),
+            interval: Some(dur(h.interval)),
+            timeout: Some(dur(h.timeout)),
+            healthy_threshold: Some(h.healthy_threshold.into()),
+            unhealthy_threshold: Some(h.unhealthy_threshold.into()),
+        }),
+    }
+}
+
+fn mirror(t: &TargetConfig, url: Option<String>) -> RawMirror {
+    let add = t
+        .add_headers()
+        .iter()
+        .map(|(n, v)| {
+            let value = if is_secret_header(n.as_str()) {
+                REDACTED.to_owned()
+            } else {
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            };
+            (n.as_str().to_owned(), value)
+        })
+        .collect();
+    RawMirror {
+        url,
+        sample: Some(t.sample()),
+        sample_by: t.sample_by().map(sample_by),
+        rate_limit: Some(t.rate_limit().into()),
+        workers: Some(int(t.workers())),
+        queue: Some(int(t.queue())),
+        timeout: Some(dur(t.timeout())),
+        max_body_bytes: Some(int(t.max_body_bytes())),
+        body: Some(t.body()),
+        host: Some(match t.host() {
+            HostMode::Original => "original".to_owned(),
+            HostMode::Target => "target".to_owned(),
+            HostMode::Literal(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            other => format!("{other:?}"),
+        }),
+        headers: Some(RawMirrorHeaders {
+            add,
+            remove: t
+                .remove_headers()
+                .iter()
+                .map(|n| n.as_str().to_owned())
+                .collect(),
+        }),
+        methods: Some(t.methods().iter().map(|m| m.as_str().to_owned()).collect()),
+        circuit: Some(RawCircuit {
+            failures: Some(t.circuit_failures().into()),
+            retry_after: Some(dur(t.circuit_retry_after())),
+            remove_after: None,
+        }),
+    }
+}
+
+fn sample_by(by: &SampleBy) -> String {
+    match by {
+        SampleBy::Header(name) => format!("header:{name}"),
+        SampleBy::Cookie(name) => format!("cookie:{name}"),
+        SampleBy::Query(name) => format!("query:{name}"),
+        SampleBy::ClientIp => "client_ip".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn route(r: &RouteSettings) -> RawRoute {
+    let mut raw = RawRoute {
+        name: Some(r.name.clone()),
+        host: r.host.clone(),
+        methods: Some(r.methods.iter().map(|m| m.as_str().to_owned()).collect()),
+        headers: r
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let value = if is_secret_header(n.as_str()) {
+                    REDACTED.to_owned()
+                } else {
+                    String::from_utf8_lossy(v.as_bytes()).into_owned()
+                };
+                (n.as_str().to_owned(), value)
+            })
+            .collect::<BTreeMap<_, _>>(),
+        ..RawRoute::default()
+    };
+    match &r.path {
+        PathMatch::Any => {}
+        PathMatch::Exact(p) => raw.path = Some(p.clone()),
+        PathMatch::Prefix(p) => raw.path_prefix = Some(p.clone()),
+        PathMatch::Regex(re) => raw.path_regex = Some(re.as_str().to_owned()),
+    }
+    match &r.action {
+        RouteAction::Proxy {
+            upstream,
+            mirrors,
+            strip_prefix,
+            rewrite,
+        } => {
+            raw.upstream = Some(upstream.clone());
+            raw.mirrors = Some(mirrors.clone());
+            raw.strip_prefix = Some(*strip_prefix);
+            raw.rewrite = Some(rewrite.clone().unwrap_or_default());
+        }
+        RouteAction::Redirect { to, status } => {
+            raw.redirect = Some(RawRedirect {
+                to: Some(redact_url(&String::from_utf8_lossy(to.as_bytes()))),
+                status: Some(status.as_u16().into()),
+            });
+        }
+    }
+    raw
+}
+
+/// A backend URL as written: `http://10.0.0.1:8080`, not `http://10.0.0.1:8080/`.
+fn backend_url(url: &http::Uri) -> String {
+    let s = url.to_string();
+    match s.strip_suffix('/') {
+        Some(base) if url.path() == "/" && url.query().is_none() => base.to_owned(),
+        _ => s,
+    }
+}
+
+/// `url` with any user info (`user:pass@`) replaced by [`REDACTED`].
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{REDACTED}@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_header_names() {
+        for n in [
+            "Authorization",
+            "proxy-authorization",
+            "Cookie",
+            "X-Api-Key",
+            "x-auth-token",
+            "X-Secret",
+            "db-password",
+        ] {
+            assert!(is_secret_header(n), "{n}");
+        }
+        for n in ["X-Mirror", "Accept", "X-User-Id", "Host"] {
+            assert!(!is_secret_header(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn url_user_info_is_redacted() {
+        assert_eq!(
+            redact_url("http://u:p@h:1/x@y"),
+            "http://<redacted>@h:1/x@y"
+        );
+        assert_eq!(redact_url("http://h:1/a@b"), "http://h:1/a@b");
+        assert_eq!(redact_url("/relative"), "/relative");
+    }
+}

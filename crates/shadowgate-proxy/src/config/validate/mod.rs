@@ -1,0 +1,142 @@
+//! Raw file → [`crate::Settings`]: every key checked, every default filled in, and **all**
+//! problems collected, each with its key path and the bad value.
+
+mod check;
+mod mirror;
+mod route;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use check::Errors;
+
+use super::raw::{RawConfig, RawLimits, RawTls};
+use super::ConfigError;
+use crate::settings::{
+    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, MIN_MAX_HEADER_BYTES,
+};
+use crate::tls::TlsError;
+
+pub(crate) use mirror::PLACEHOLDER_URL;
+
+/// Checks the whole file and builds the settings, or returns every problem found. Relative file
+/// paths are resolved against `base_dir` (the config file's directory).
+pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<ConfigError>> {
+    let mut errs = Errors::default();
+    let mut settings = Settings::new(Vec::new());
+
+    if let Some(s) = &raw.listen {
+        settings.listen = address(&mut errs, "listen", s).unwrap_or(DEFAULT_LISTEN);
+    }
+    if let Some(tls) = &raw.tls {
+        settings.tls = tls_settings(&mut errs, tls, base_dir);
+    }
+    if let Some(admin) = &raw.admin {
+        settings.admin = match admin.listen.as_deref() {
+            None => Some(DEFAULT_ADMIN),
+            Some("off") => None,
+            Some(s) => address(&mut errs, "admin.listen", s).or(Some(DEFAULT_ADMIN)),
+        };
+        settings.admin_auth = admin.auth_file.as_deref().map(|f| resolve(base_dir, f));
+        settings.state_file = admin.state_file.as_deref().map(|f| resolve(base_dir, f));
+        for (key, file) in [
+            ("admin.auth_file", &admin.auth_file),
+            ("admin.state_file", &admin.state_file),
+        ] {
+            if file.as_deref() == Some("") {
+                errs.push(key, "\"\" is not a file name (leave the key out instead)");
+            }
+        }
+    }
+    if let Some(limits) = &raw.limits {
+        settings.limits = limits_settings(&mut errs, limits);
+    }
+
+    settings.upstreams = upstream::upstreams(&mut errs, &raw.upstreams);
+    let (defaults, remove_after) = mirror::defaults(&mut errs, raw.mirror_defaults.as_ref());
+    settings.mirrors = mirror::mirrors(&mut errs, &raw.mirrors, &defaults);
+    settings.mirror_defaults = defaults;
+    settings.remove_after = remove_after;
+    settings.routes = route::routes(&mut errs, raw, &settings.upstreams);
+
+    errs.finish(settings)
+}
+
+fn address(errs: &mut Errors, key: &str, s: &str) -> Option<SocketAddr> {
+    match s.trim().parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            let off = if key == "admin.listen" {
+                " or \"off\""
+            } else {
+                ""
+            };
+            errs.push(
+                key,
+                format!(
+                    "{s:?} is not an address (expected IP:PORT, for example 127.0.0.1:8080){off}"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `file` relative to the config file's directory, made absolute so that the printed config
+/// means the same from any working directory.
+fn resolve(base_dir: &Path, file: &str) -> PathBuf {
+    let joined = base_dir.join(file);
+    std::path::absolute(&joined).unwrap_or(joined)
+}
+
+fn tls_settings(errs: &mut Errors, tls: &RawTls, base_dir: &Path) -> Option<TlsSettings> {
+    let cert = errs.required("tls.cert", tls.cert.as_deref());
+    let key = errs.required("tls.key", tls.key.as_deref());
+    let (cert, key) = (resolve(base_dir, cert?), resolve(base_dir, key?));
+    match crate::tls::load_server_config(&cert, &key) {
+        Ok(server_config) => Some(TlsSettings {
+            cert,
+            key,
+            server_config,
+        }),
+        Err(e) => {
+            let at = match &e {
+                TlsError::Read { path, .. } | TlsError::Pem { path, .. } if *path == key => {
+                    "tls.key"
+                }
+                // A certificate error, or a key that does not fit the certificate.
+                _ => "tls.cert",
+            };
+            errs.push(at, e.to_string());
+            None
+        }
+    }
+}
+
+fn limits_settings(errs: &mut Errors, raw: &RawLimits) -> Limits {
+    let d = Limits::default();
+    Limits {
+        header_read_timeout: errs.positive_duration(
+            "limits.header_read_timeout",
+            raw.header_read_timeout.as_deref(),
+            d.header_read_timeout,
+        ),
+        idle_timeout: errs.positive_duration(
+            "limits.idle_timeout",
+            raw.idle_timeout.as_deref(),
+            d.idle_timeout,
+        ),
+        max_header_bytes: errs.count(
+            "limits.max_header_bytes",
+            raw.max_header_bytes,
+            d.max_header_bytes,
+            MIN_MAX_HEADER_BYTES,
+        ),
+        shutdown_timeout: errs.positive_duration(
+            "limits.shutdown_timeout",
+            raw.shutdown_timeout.as_deref(),
+            d.shutdown_timeout,
+        ),
+    }
+}

@@ -1,0 +1,334 @@
+//! The config file's schema against its documentation and examples, and the validation rules
+//! (each problem named by key path and value, all at once).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[path = "config/errors.rs"]
+mod errors;
+
+use serde_json::Value;
+use shadowgate_proxy::config::raw::{
+    RawAdmin, RawBackend, RawCircuit, RawConfig, RawHealthCheck, RawLimits, RawMirror,
+    RawMirrorHeaders, RawRedirect, RawRoute, RawTls, RawUpstream, RawWeighted,
+};
+use shadowgate_proxy::config::{self, ConfigError};
+use shadowgate_proxy::{Balance, PathMatch, RouteAction, Settings};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A raw config with every optional table present and one entry in every map and list, the
+/// map keys being `NAME`, so that serializing it shows every key of the schema.
+fn every_key() -> RawConfig {
+    fn name<T>(v: T) -> BTreeMap<String, T> {
+        BTreeMap::from([("NAME".to_owned(), v)])
+    }
+    let mirror = || RawMirror {
+        url: Some("http://m".into()),
+        headers: Some(RawMirrorHeaders {
+            add: name("v".to_owned()),
+            remove: vec!["x".into()],
+        }),
+        methods: Some(vec!["GET".into()]),
+        circuit: Some(RawCircuit::default()),
+        ..RawMirror::default()
+    };
+    RawConfig {
+        tls: Some(RawTls::default()),
+        admin: Some(RawAdmin::default()),
+        limits: Some(RawLimits::default()),
+        upstreams: name(RawUpstream {
+            backends: vec![
+                RawBackend::Url("http://a".into()),
+                RawBackend::Weighted(RawWeighted::default()),
+            ],
+            health_check: Some(RawHealthCheck::default()),
+            ..RawUpstream::default()
+        }),
+        mirror_defaults: Some(RawMirror {
+            url: None,
+            ..mirror()
+        }),
+        mirrors: name(mirror()),
+        routes: vec![RawRoute {
+            methods: Some(vec!["GET".into()]),
+            headers: name("v".to_owned()),
+            mirrors: Some(vec!["m".into()]),
+            redirect: Some(RawRedirect::default()),
+            ..RawRoute::default()
+        }],
+        ..RawConfig::default()
+    }
+}
+
+/// The dotted key paths of every value that is not a table: `mirrors.NAME.circuit.failures`,
+/// `routes[].path_prefix`, `upstreams.NAME.backends` (a list), `upstreams.NAME.backends[].url`.
+/// A map's keys are written `NAME` (`maps` holds the paths of maps); a trailing `.NAME` or `[]`
+/// (a map's or list's scalar entries) is dropped. With `skip_null`, absent keys are left out.
+fn key_paths(value: &Value, maps: &BTreeSet<String>, skip_null: bool) -> BTreeSet<String> {
+    fn walk(
+        v: &Value,
+        path: String,
+        maps: &BTreeSet<String>,
+        skip_null: bool,
+        out: &mut BTreeSet<String>,
+    ) {
+        match v {
+            Value::Object(o) => {
+                for (k, child) in o {
+                    let k = if maps.contains(&path) {
+                        "NAME"
+                    } else {
+                        k.as_str()
+                    };
+                    let p = if path.is_empty() {
+                        k.to_owned()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(child, p, maps, skip_null, out);
+                }
+            }
+            Value::Array(a) => {
+                out.insert(path.clone());
+                for child in a {
+                    walk(child, format!("{path}[]"), maps, skip_null, out);
+                }
+            }
+            Value::Null if skip_null => {}
+            _ => {
+                let p = path
+                    .strip_suffix(".NAME")
+                    .or_else(|| path.strip_suffix("[]"))
+                    .unwrap_or(&path);
+                out.insert(p.to_owned());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(value, String::new(), maps, skip_null, &mut out);
+    out
+}
+
+/// The paths of the maps in [`every_key`] (their one key is `NAME`).
+fn map_paths(value: &Value) -> BTreeSet<String> {
+    fn walk(v: &Value, path: &str, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(o) => {
+                for (k, child) in o {
+                    if k == "NAME" {
+                        out.insert(path.to_owned());
+                    }
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(child, &p, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|c| walk(c, &format!("{path}[]"), out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(value, "", &mut out);
+    out
+}
+
+fn schema() -> (BTreeSet<String>, BTreeSet<String>) {
+    let value = serde_json::to_value(every_key()).unwrap();
+    let maps = map_paths(&value);
+    (key_paths(&value, &maps, false), maps)
+}
+
+#[test]
+fn the_schema_walk_sees_nested_keys() {
+    let (keys, _) = schema();
+    for k in [
+        "listen",
+        "tls.cert",
+        "upstreams.NAME.backends",
+        "upstreams.NAME.backends[].url",
+        "upstreams.NAME.backends[].weight",
+        "upstreams.NAME.health_check.unhealthy_threshold",
+        "mirror_defaults.circuit.remove_after",
+        "mirrors.NAME.url",
+        "mirrors.NAME.headers.add",
+        "mirrors.NAME.headers.remove",
+        "mirrors.NAME.circuit.failures",
+        "routes[].path_prefix",
+        "routes[].headers",
+        "routes[].redirect.status",
+    ] {
+        assert!(keys.contains(k), "{k} not in {keys:#?}");
+    }
+    assert!(
+        !keys.contains("mirror_defaults.url"),
+        "[mirror_defaults] has no url"
+    );
+    assert!(keys.len() > 60, "{}", keys.len());
+}
+
+#[test]
+fn docs_configuration_md_documents_every_key() {
+    let docs = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+    let (keys, _) = schema();
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !docs.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md does not document (as `full.dotted.path`): {missing:#?}"
+    );
+}
+
+#[test]
+fn full_example_sets_every_key() {
+    let path = repo().join("config/examples/full.toml");
+    let raw = config::read(&path).unwrap();
+    let (keys, maps) = schema();
+    let set = key_paths(&serde_json::to_value(&raw).unwrap(), &maps, true);
+    let missing: Vec<&String> = keys.difference(&set).collect();
+    assert!(missing.is_empty(), "full.toml does not set: {missing:#?}");
+}
+
+pub fn load(text: &str) -> Result<Settings, Vec<ConfigError>> {
+    let raw = config::parse(text, "test.toml").map_err(|e| vec![e])?;
+    config::validate(&raw, &repo().join("config/examples"))
+}
+
+pub fn errors(text: &str) -> Vec<String> {
+    load(text)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Asserts that every `want` is one of the errors (as a prefix of a line), and no other.
+pub fn assert_errors(text: &str, wants: &[&str]) {
+    let e = errors(text);
+    let all = e.join("\n");
+    for want in wants {
+        assert!(
+            e.iter().any(|line| line.starts_with(want)),
+            "missing {want:?} in:\n{all}"
+        );
+    }
+    assert_eq!(e.len(), wants.len(), "other errors in:\n{all}");
+}
+
+pub const UPSTREAM: &str = "[upstreams.prod]\nbackends = [\"http://127.0.0.1:1\"]\n";
+
+#[test]
+fn minimal_example_fills_in_every_default() {
+    let s = config::load(&repo().join("config/examples/minimal.toml")).unwrap();
+    let d = Settings::new(Vec::new());
+    assert_eq!(s.listen, d.listen);
+    assert_eq!(s.admin, d.admin);
+    assert_eq!(s.limits, d.limits);
+    assert_eq!(s.upstreams.len(), 1);
+    let u = &s.upstreams[0];
+    assert_eq!(u.name, "app");
+    assert_eq!(u.balance, Balance::RoundRobin);
+    assert_eq!(u.eject_for, shadowgate_proxy::DEFAULT_EJECT_FOR);
+    assert!(u.health_check.is_none());
+    assert!(s.routes.is_empty() && s.mirrors.is_empty());
+    assert_eq!(s.remove_after, None);
+}
+
+#[test]
+fn full_example_is_read_key_for_key() {
+    let s = config::load(&repo().join("config/examples/full.toml")).unwrap();
+    assert!(s.tls.is_some());
+    assert!(s
+        .admin_auth
+        .as_ref()
+        .unwrap()
+        .ends_with("config/examples/admin.htpasswd"));
+    let prod = s.upstream("prod").unwrap();
+    assert_eq!(prod.backends[1].weight, 3);
+    assert_eq!(prod.balance, Balance::WeightedRoundRobin);
+    assert_eq!(prod.health_check.as_ref().unwrap().path, "/healthz");
+    assert_eq!(s.remove_after, Some(Duration::from_secs(1800)));
+    let canary = &s.mirrors[0];
+    assert_eq!(canary.name(), "canary");
+    assert!(canary.routed());
+    assert_eq!(canary.sample(), 0.1);
+    assert_eq!(canary.rate_limit(), 100);
+    assert_eq!(canary.methods().len(), 2);
+    assert_eq!(canary.remove_headers()[0].as_str(), "cookie");
+    // [mirror_defaults] headers apply, then the table's own.
+    let added: Vec<&str> = canary
+        .add_headers()
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(
+        added.contains(&"x-mirror") && added.contains(&"authorization"),
+        "{added:?}"
+    );
+    assert_eq!(s.routes.len(), 5);
+    assert_eq!(s.routes[0].name, "api");
+    assert_eq!(s.routes[0].host.as_deref(), Some("*.example.com"));
+    assert!(matches!(s.routes[2].path, PathMatch::Regex(_)));
+    match &s.routes[4].action {
+        RouteAction::Redirect { status, .. } => assert_eq!(status.as_u16(), 308),
+        other => panic!("not a redirect: {other:?}"),
+    }
+}
+
+#[test]
+fn mirrors_take_mirror_defaults_then_their_own_keys() {
+    let s = load(&format!(
+        "{UPSTREAM}[mirror_defaults]\nworkers = 3\nqueue = 7\n[mirror_defaults.circuit]\nfailures = 9\n\
+         [mirrors.a]\nurl = \"http://a:1\"\nqueue = 11\n[mirrors.a.circuit]\nretry_after = \"2s\"\n"
+    ))
+    .unwrap();
+    let a = &s.mirrors[0];
+    assert_eq!((a.workers(), a.queue()), (3, 11));
+    assert_eq!(
+        a.circuit_failures(),
+        9,
+        "failures from [mirror_defaults.circuit]"
+    );
+    assert_eq!(a.circuit_retry_after(), Duration::from_secs(2));
+    let template = s.mirror_defaults.clone().url("http://x:1").build().unwrap();
+    assert_eq!(template.workers(), 3);
+}
+
+#[test]
+fn routes_default_their_name_and_upstream() {
+    let s = load(&format!(
+        "{UPSTREAM}[[routes]]\npath_prefix = \"/a/\"\n[[routes]]\nname = \"b\"\n"
+    ))
+    .unwrap();
+    assert_eq!(s.routes[0].name, "route0");
+    assert_eq!(s.routes[1].name, "b");
+    match &s.routes[0].action {
+        RouteAction::Proxy { upstream, .. } => assert_eq!(upstream, "prod"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_printed_config_reads_back_to_the_same_settings() {
+    for name in ["full.toml", "routes.toml", "minimal.toml", "tls.toml"] {
+        let s = config::load(&repo().join("config/examples").join(name)).unwrap();
+        let printed = config::to_toml(&s).unwrap();
+        let again = load(&printed).unwrap_or_else(|e| panic!("{name}: {e:?}\n{printed}"));
+        assert_eq!(config::to_toml(&again).unwrap(), printed, "{name}");
+        assert_eq!(
+            format!("{:?}", again.upstreams),
+            format!("{:?}", s.upstreams)
+        );
+        assert_eq!(again.limits, s.limits);
+    }
+}
