@@ -13,7 +13,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
-use crate::admin::AdminService;
+use crate::admin::{
+    Admin, AdminService, AuthFileError, AuthMetrics, RuntimeTargets, StateFile, StateFileError,
+    Users,
+};
 use crate::forward::Forward;
 use crate::metrics::{ProxyMetrics, DEFAULT_ROUTE};
 use crate::server::{self, Stop};
@@ -50,6 +53,20 @@ pub enum AppError {
     /// The mirror could not be built (for example two targets with the same name).
     #[error("mirror: {0}")]
     Mirror(#[from] shadowgate::BuildError),
+    /// The admin users file is unreadable or malformed (the error names the file and line).
+    #[error(transparent)]
+    AuthFile(#[from] AuthFileError),
+    /// The state file is unreadable or corrupt (it is left untouched).
+    #[error(transparent)]
+    StateFile(#[from] StateFileError),
+}
+
+impl AppError {
+    /// Whether the error is in the settings or the files they name (the binary exits 64), rather
+    /// than a runtime failure such as an address in use (exit 1).
+    pub fn is_config_error(&self) -> bool {
+        !matches!(self, AppError::Bind { .. })
+    }
 }
 
 /// The proxy, bound and ready to serve.
@@ -60,7 +77,8 @@ pub struct App {
     admin: Option<(TcpListener, SocketAddr)>,
     mirror: MirrorLayer,
     stack: Arc<Stack>,
-    registry: Arc<Registry>,
+    runtime_targets: Arc<RuntimeTargets>,
+    admin_api: Arc<Admin>,
     settings: Settings,
 }
 
@@ -72,7 +90,13 @@ impl App {
         if settings.upstreams.iter().all(|u| u.backends.is_empty()) {
             return Err(AppError::NoUpstream);
         }
+        let users = settings
+            .admin_auth
+            .as_deref()
+            .map(Users::load)
+            .transpose()?;
         let mut registry = Registry::with_prefix("shadowgate");
+        let auth_metrics = AuthMetrics::register(&mut registry);
         let proxy_metrics = ProxyMetrics::register(&mut registry);
         // Routes and named pools are wired in issue 3's router; until then the first upstream
         // takes every request.
@@ -89,6 +113,16 @@ impl App {
             mirror = mirror.on_outcome(hook.clone());
         }
         let mirror = mirror.build()?;
+        let runtime_targets = Arc::new(RuntimeTargets::new(
+            mirror.clone(),
+            settings.mirror_defaults.clone(),
+            settings.state_file.clone().map(StateFile::new),
+            settings.remove_after,
+        ));
+        let loaded = runtime_targets.load()?;
+        if loaded > 0 {
+            tracing::info!(loaded, "runtime targets loaded from the state file");
+        }
 
         let (listener, listen_addr) = bind("proxy", settings.listen).await?;
         let admin = match settings.admin {
@@ -101,13 +135,23 @@ impl App {
             mirror: mirror.layer(forward),
             route: proxy_metrics.route(DEFAULT_ROUTE),
         });
+        let registry = Arc::new(registry);
+        let admin_api = Arc::new(Admin {
+            registry: registry.clone(),
+            targets: runtime_targets.clone(),
+            users,
+            auth_metrics,
+            // Health checking lands with the upstream pools; until then ready once listening.
+            ready: Arc::new(|| true),
+        });
         Ok(App {
             listener,
             listen_addr,
             admin,
             mirror,
             stack,
-            registry: Arc::new(registry),
+            runtime_targets,
+            admin_api,
             settings,
         })
     }
@@ -127,6 +171,12 @@ impl App {
         &self.mirror
     }
 
+    /// The runtime-added targets (which of the mirror's targets came from the admin API).
+    #[allow(dead_code)] // for the config reload, which keeps runtime targets
+    pub(crate) fn runtime_targets(&self) -> &Arc<RuntimeTargets> {
+        &self.runtime_targets
+    }
+
     /// Serves until `shutdown` resolves, then stops gracefully: the listeners close (new
     /// connections are refused), in-flight requests get `shutdown_timeout` to finish, then queued
     /// shadow copies get `mirror_drain` to go out (the rest are counted `dropped_shutdown`).
@@ -140,7 +190,8 @@ impl App {
             admin,
             mirror,
             stack,
-            registry,
+            runtime_targets,
+            admin_api,
             settings,
         } = self;
         let stop = Stop {
@@ -162,16 +213,18 @@ impl App {
         ));
         let admin = admin.map(|(listener, addr)| {
             tracing::info!("admin listening on {addr}");
-            let registry = registry.clone();
             tokio::spawn(server::serve(
                 listener,
                 builder.clone(),
-                move |_| AdminService::new(registry.clone()),
+                move |peer| AdminService::new(admin_api.clone(), peer),
                 stop.clone(),
             ))
         });
 
+        let remover = tokio::spawn(runtime_targets.remove_failing());
+
         shutdown.await;
+        remover.abort();
         stop.stop.cancel();
         let proxy = listener_done(proxy.await);
         let admin = match admin {

@@ -38,6 +38,7 @@ pub mod tls;
 mod upgrade;
 mod upstream;
 
+pub use admin::{AuthFileError, StateFileError};
 pub use app::{App, AppError};
 pub use settings::*;
 pub use signal::Signals;

@@ -1,6 +1,7 @@
 //! The `shadowgate` binary: parse, validate (exit 64 with every problem), init tracing, build the
-//! runtime and the app (exit 1 on failure, for example an address in use), run until SIGTERM or
-//! SIGINT (exit 0).
+//! runtime and the app (exit 64 when a file the settings name is bad, such as the admin users
+//! file or the state file; exit 1 on a runtime failure, for example an address in use), run
+//! until SIGTERM or SIGINT (exit 0).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::Parser;
 use shadowgate_proxy::cli::{Cli, Command};
-use shadowgate_proxy::{App, Settings, Signals};
+use shadowgate_proxy::{App, AppError, Settings, Signals};
 
 /// Bad flags or config (sysexits' EX_USAGE).
 const EXIT_USAGE: u8 = 64;
@@ -78,7 +79,11 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_FAILURE)
+            // A bad file named by the settings (users file, state file) is a config error.
+            let config = e
+                .downcast_ref::<AppError>()
+                .is_some_and(AppError::is_config_error);
+            ExitCode::from(if config { EXIT_USAGE } else { EXIT_FAILURE })
         }
     }
 }

@@ -128,15 +128,19 @@ async fn every_bad_flag_is_named_at_once() {
 }
 
 #[tokio::test]
-async fn admin_auth_is_refused_rather_than_serving_unauthenticated() {
+async fn missing_admin_auth_file_refuses_startup_with_exit_64() {
     let out = run(&[
         "--upstream",
         "http://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
         "--admin-auth",
-        "users.htpasswd",
+        "no-such-users.htpasswd",
     ])
     .await;
-    assert_usage_error(&out, &["--admin-auth", "not available in this build"]);
+    assert_usage_error(&out, &["no-such-users.htpasswd", "cannot be read"]);
 }
 
 #[tokio::test]

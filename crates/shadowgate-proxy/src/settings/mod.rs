@@ -93,6 +93,10 @@ pub struct Settings {
     pub admin_auth: Option<PathBuf>,
     /// Where runtime-added targets are kept across restarts; `None` keeps them in memory only.
     pub state_file: Option<PathBuf>,
+    /// A runtime-added target that is not persistent and whose circuit has been open this long is
+    /// removed (from the state file too); `None` never removes one. Config and flag targets are
+    /// never removed.
+    pub remove_after: Option<Duration>,
     /// Limits against slow or oversized clients, and the shutdown grace period.
     pub limits: Limits,
     /// How log lines are written (used by the binary's tracing setup, not by [`crate::App`]).
@@ -118,6 +122,7 @@ impl Settings {
             admin: Some(DEFAULT_ADMIN),
             admin_auth: None,
             state_file: None,
+            remove_after: None,
             limits: Limits::default(),
             log_format: LogFormat::Text,
             mirror_drain: DEFAULT_MIRROR_DRAIN,
@@ -143,6 +148,7 @@ impl fmt::Debug for Settings {
             .field("admin", &self.admin)
             .field("admin_auth", &self.admin_auth)
             .field("state_file", &self.state_file)
+            .field("remove_after", &self.remove_after)
             .field("limits", &self.limits)
             .field("log_format", &self.log_format)
             .field("mirror_drain", &self.mirror_drain)
