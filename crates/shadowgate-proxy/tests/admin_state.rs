@@ -257,7 +257,7 @@ async fn failing_runtime_target_is_removed_after_remove_after_while_a_persistent
     let mut want = vec![config_dead.clone(), kept.clone()];
     want.sort();
     assert_eq!(left, want, "config and persistent targets stay");
-    assert_eq!(state_urls(&state), [kept.clone()]);
+    assert_eq!(state_urls(&state), vec![kept.clone()]);
     let k = listed(&app, &kept).await.unwrap();
     assert_ne!(
         k["state"], "closed",
