@@ -130,8 +130,8 @@ impl Circuit {
     /// The target answered.
     pub(crate) fn on_success(&self) {
         self.consecutive.store(0, Ordering::Relaxed);
-        self.failing_since.store(0, Ordering::Release);
         if self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED {
+            self.failing_since.store(0, Ordering::Release);
             self.changed(CircuitState::Closed);
         }
     }

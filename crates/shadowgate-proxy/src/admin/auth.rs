@@ -278,6 +278,29 @@ mod tests {
     }
 
     #[test]
+    fn hash_made_by_another_tool_verifies() {
+        // The example of docs/operations.md (made by crypt(3), password "secret").
+        let users =
+            Users::parse("alice:$2b$10$n1JRk2JGrxXXgUIQaIzJeOHHQedTMRUtLYbwGkhTyKe/p9jKrQTIi\n")
+                .unwrap();
+        assert_eq!(
+            users.check(Some(&basic("alice", "secret"))),
+            Ok("alice".into())
+        );
+        for prefix in ["$2a$", "$2y$"] {
+            let text = format!(
+                "alice:{prefix}{}",
+                &"$2b$10$n1JRk2JGrxXXgUIQaIzJeOHHQedTMRUtLYbwGkhTyKe/p9jKrQTIi"[4..]
+            );
+            let users = Users::parse(&text).unwrap();
+            assert_eq!(
+                users.check(Some(&basic("alice", "secret"))),
+                Ok("alice".into())
+            );
+        }
+    }
+
+    #[test]
     fn malformed_lines_are_named() {
         assert_eq!(Users::parse("a:b\nnocolon\n").unwrap_err().0, 2);
         assert_eq!(Users::parse(":pw").unwrap_err().0, 1);
