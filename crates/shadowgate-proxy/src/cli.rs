@@ -233,7 +233,11 @@ mod tests {
         ])
         .settings()
         .unwrap();
-        assert_eq!(s.upstreams.len(), 2);
+        assert_eq!(
+            s.upstreams[0].backends.len(),
+            2,
+            "one pool of both upstreams"
+        );
         assert_eq!(s.mirrors[0].name(), "http://m:3");
         assert_eq!(s.mirrors[0].sample(), 0.25);
         assert_eq!(s.admin, None);
