@@ -266,3 +266,26 @@ async fn failing_runtime_target_is_removed_after_remove_after_while_a_persistent
     app.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_state_file_that_cannot_be_written_fails_the_call_and_adds_nothing() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let dir = temp_dir("unwritable");
+    let state = dir.join("no-such-dir").join("state.json");
+    let mut s = settings(&[upstream.url()]);
+    s.state_file = Some(state.clone());
+    let app = start(s).await;
+
+    let answer = call(&app, Method::PUT, "/targets?url=http://127.0.0.1:1/x", &[]).await;
+
+    assert_eq!(answer.status, 500, "{}", answer.text());
+    let text = answer.text();
+    assert!(
+        text.contains("no-such-dir") && text.contains("nothing was added"),
+        "{text}"
+    );
+    assert!(listed_urls(&app).await.is_empty());
+    assert!(app.mirror.stats().is_empty());
+    app.stop().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -4,6 +4,7 @@
 //! admin paths.
 
 mod auth;
+mod guard;
 mod query;
 mod state;
 mod stats;
@@ -16,19 +17,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 pub use auth::AuthFileError;
 pub(crate) use auth::Users;
-use auth::{Refusal, CHALLENGE};
+pub(crate) use guard::AuthMetrics;
 use query::TargetsQuery;
 pub(crate) use state::StateFile;
 pub use state::StateFileError;
@@ -43,39 +41,6 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 pub(crate) type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
 
 type Answer = Response<Full<Bytes>>;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabels {
-    reason: &'static str,
-}
-
-/// `shadowgate_admin_auth_failures_total{reason}`: refused admin requests, by why.
-#[derive(Clone, Debug)]
-pub(crate) struct AuthMetrics {
-    failures: Family<ReasonLabels, Counter>,
-}
-
-impl AuthMetrics {
-    /// Registers the family (every reason starts at 0).
-    pub(crate) fn register(registry: &mut Registry) -> Self {
-        let failures = Family::<ReasonLabels, Counter>::default();
-        registry.register(
-            "admin_auth_failures",
-            "Admin API requests refused by auth, by reason",
-            failures.clone(),
-        );
-        for r in Refusal::ALL {
-            let _ = failures.get_or_create(&ReasonLabels { reason: r.as_str() });
-        }
-        Self { failures }
-    }
-
-    fn count(&self, r: Refusal) {
-        self.failures
-            .get_or_create(&ReasonLabels { reason: r.as_str() })
-            .inc();
-    }
-}
 
 /// What every admin connection shares.
 pub(crate) struct Admin {
@@ -141,45 +106,6 @@ impl Admin {
             }),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
-    }
-
-    /// `None` when the request may go on; otherwise the 401.
-    async fn authenticate(&self, req: &Parts, peer: SocketAddr) -> Option<Answer> {
-        let users = self.users.as_ref()?;
-        let header = req.headers.get(AUTHORIZATION).cloned();
-        let checked = if users.has_bcrypt() {
-            let users = users.clone();
-            tokio::task::spawn_blocking(move || users.check(header.as_ref()))
-                .await
-                .unwrap_or(Err((Refusal::Malformed, None)))
-        } else {
-            users.check(header.as_ref())
-        };
-        let (refusal, user) = match checked {
-            Ok(_) => return None,
-            Err(refused) => refused,
-        };
-        self.auth_metrics.count(refusal);
-        let method = &req.method;
-        let path = req.uri.path();
-        match refusal {
-            Refusal::Missing => {
-                tracing::debug!(%peer, %method, path, "admin request without credentials refused")
-            }
-            _ => tracing::warn!(
-                %peer,
-                %method,
-                path,
-                user = user.as_deref().unwrap_or(""),
-                reason = refusal.as_str(),
-                "admin login failed"
-            ),
-        }
-        let mut answer = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-        answer
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
-        Some(answer)
     }
 
     async fn targets(&self, req: &Parts) -> Answer {
