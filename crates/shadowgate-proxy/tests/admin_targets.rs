@@ -202,6 +202,25 @@ async fn delete_removes_runtime_targets_and_an_unknown_url_removes_nothing() {
 }
 
 #[tokio::test]
+async fn targets_on_the_proxy_listener_is_proxied_not_served() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let app = start(settings(&[upstream.url()])).await;
+
+    let put = common::send(&common::http1(), {
+        let mut req = common::get(&app.url("/targets?url=http://127.0.0.1:1/x"));
+        *req.method_mut() = Method::PUT;
+        req
+    })
+    .await;
+
+    assert_eq!(put.text(), "ok", "the upstream's answer");
+    let seen = upstream.wait_for(1, PROMPT).await;
+    assert_eq!(seen[0].uri, "/targets?url=http://127.0.0.1:1/x");
+    assert!(app.mirror.stats().is_empty(), "nothing was added");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn percent_encoded_urls_are_decoded() {
     let upstream = RecordingServer::start().await.unwrap();
     let app = start(settings(&[upstream.url()])).await;
