@@ -13,7 +13,10 @@ use shadowgate::{MirrorLayer, MirrorMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::AdminService;
+use crate::admin::{
+    Admin, AdminService, AuthFileError, AuthMetrics, RuntimeTargets, StateFile, StateFileError,
+    Users,
+};
 use crate::metrics::ProxyMetrics;
 use crate::reload::Reloader;
 use crate::server::{self, Drain, Stop};
@@ -50,6 +53,20 @@ pub enum AppError {
     /// The mirror could not be built (for example two targets with the same name).
     #[error("mirror: {0}")]
     Mirror(#[from] shadowgate::BuildError),
+    /// The admin users file is unreadable or malformed (the error names the file and line).
+    #[error(transparent)]
+    AuthFile(#[from] AuthFileError),
+    /// The state file is unreadable or corrupt (it is left untouched).
+    #[error(transparent)]
+    StateFile(#[from] StateFileError),
+}
+
+impl AppError {
+    /// Whether the error is in the settings or the files they name (the binary exits 64), rather
+    /// than a runtime failure such as an address in use (exit 1).
+    pub fn is_config_error(&self) -> bool {
+        !matches!(self, AppError::Bind { .. })
+    }
 }
 
 /// The proxy, bound and ready to serve.
@@ -60,7 +77,8 @@ pub struct App {
     admin: Option<(TcpListener, SocketAddr)>,
     mirror: MirrorLayer,
     stack: SharedStack,
-    registry: Arc<Registry>,
+    runtime_targets: Arc<RuntimeTargets>,
+    admin_api: Arc<Admin>,
     reloader: Reloader,
     tls: TlsHandle,
     settings: Settings,
@@ -71,7 +89,13 @@ impl App {
     /// `shadowgate` prefix), and binds the listeners. Port 0 picks a free port. Must run inside
     /// a Tokio runtime (the mirror's workers and the health checks start on it).
     pub async fn build(settings: Settings) -> Result<App, AppError> {
+        let users = settings
+            .admin_auth
+            .as_deref()
+            .map(Users::load)
+            .transpose()?;
         let mut registry = Registry::with_prefix("shadowgate");
+        let auth_metrics = AuthMetrics::register(&mut registry);
         let proxy_metrics = ProxyMetrics::register(&mut registry);
 
         let mut mirror = MirrorLayer::builder().metrics(MirrorMetrics::register(&mut registry));
@@ -90,6 +114,23 @@ impl App {
             }
         };
 
+        let runtime_targets = Arc::new(RuntimeTargets::new(
+            mirror.clone(),
+            settings.mirror_defaults.clone(),
+            settings.state_file.clone().map(StateFile::new),
+            settings.remove_after,
+        ));
+        let loaded = match runtime_targets.load() {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                mirror.shutdown(std::time::Duration::ZERO).await;
+                return Err(e.into());
+            }
+        };
+        if loaded > 0 {
+            tracing::info!(loaded, "runtime targets loaded from the state file");
+        }
+
         let (listener, listen_addr) = bind("proxy", settings.listen).await?;
         let admin = match settings.admin {
             Some(addr) => Some(bind("admin", addr).await?),
@@ -103,13 +144,24 @@ impl App {
             proxy_metrics,
             tls.clone(),
         );
+        let registry = Arc::new(registry);
+        let ready_stack = stack.clone();
+        let admin_api = Arc::new(Admin {
+            registry,
+            targets: runtime_targets.clone(),
+            users,
+            auth_metrics,
+            // The listeners are bound by now; the rest is the upstreams' health.
+            ready: Arc::new(move || ready_stack.load().is_ready()),
+        });
         Ok(App {
             listener,
             listen_addr,
             admin,
             mirror,
             stack,
-            registry: Arc::new(registry),
+            runtime_targets,
+            admin_api,
             reloader,
             tls,
             settings,
@@ -162,7 +214,8 @@ impl App {
             admin,
             mirror,
             stack,
-            registry,
+            runtime_targets,
+            admin_api,
             reloader: _,
             tls,
             settings,
@@ -191,18 +244,20 @@ impl App {
         ));
         let admin = admin.map(|(listener, addr)| {
             tracing::info!("admin listening on {addr}");
-            let registry = registry.clone();
             tokio::spawn(server::serve(
                 listener,
                 builder.clone(),
                 TlsHandle::new(None).slot(),
                 limits,
-                move |_, _| AdminService::new(registry.clone()),
+                move |peer, _| AdminService::new(admin_api.clone(), peer),
                 stop.clone(),
             ))
         });
 
+        let remover = tokio::spawn(runtime_targets.remove_failing());
+
         shutdown.await;
+        remover.abort();
         stop.stop.cancel();
         let proxy = listener_done(proxy.await);
         let admin = match admin {

@@ -42,6 +42,7 @@ pub mod tls;
 mod upgrade;
 mod upstream;
 
+pub use admin::{AuthFileError, StateFileError};
 pub use app::{App, AppError};
 pub use reload::{ReloadReport, Reloader};
 pub use settings::*;

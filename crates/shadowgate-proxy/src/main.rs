@@ -1,6 +1,8 @@
 //! The `shadowgate` binary: parse, validate (exit 64 with every problem), init tracing, build the
-//! runtime and the app (exit 1 on failure, for example an address in use), run until SIGTERM or
-//! SIGINT (exit 0). `shadowgate check -c FILE` validates and prints the effective config.
+//! runtime and the app (exit 64 when a file the settings name is bad, such as the admin users
+//! file or the state file; exit 1 on a runtime failure, for example an address in use), run
+//! until SIGTERM or SIGINT (exit 0); SIGHUP reloads. `shadowgate check -c FILE` validates and
+//! prints the effective config.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use shadowgate_proxy::cli::{Cli, Command, Options};
 use shadowgate_proxy::config::ConfigError;
-use shadowgate_proxy::{App, Reloader, Settings, Signals};
+use shadowgate_proxy::{App, AppError, Reloader, Settings, Signals};
 
 /// Bad flags or config (sysexits' EX_USAGE).
 const EXIT_USAGE: u8 = 64;
@@ -145,7 +147,11 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_FAILURE)
+            // A bad file named by the settings (users file, state file) is a config error.
+            let config = e
+                .downcast_ref::<AppError>()
+                .is_some_and(AppError::is_config_error);
+            ExitCode::from(if config { EXIT_USAGE } else { EXIT_FAILURE })
         }
     }
 }

@@ -148,6 +148,22 @@ async fn admin_auth_flag_sets_the_users_file_shown_by_check() {
 }
 
 #[tokio::test]
+async fn missing_admin_auth_file_refuses_startup_with_exit_64() {
+    let out = run(&[
+        "--upstream",
+        "http://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--admin-auth",
+        "no-such-users.htpasswd",
+    ])
+    .await;
+    assert_usage_error(&out, &["no-such-users.htpasswd", "cannot be read"]);
+}
+
+#[tokio::test]
 async fn address_in_use_exits_1_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

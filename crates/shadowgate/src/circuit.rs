@@ -49,6 +49,8 @@ pub(crate) struct Circuit {
     consecutive: AtomicU32,
     /// When it last opened or sent a probe, as nanoseconds since `epoch`.
     since: AtomicU64,
+    /// When it opened after being closed, as nanoseconds since `epoch` plus one; 0 while closed.
+    failing_since: AtomicU64,
     epoch: Instant,
     gauge: Gauge,
     target: std::sync::Arc<str>,
@@ -71,6 +73,7 @@ impl Circuit {
             state: AtomicU8::new(CLOSED),
             consecutive: AtomicU32::new(0),
             since: AtomicU64::new(0),
+            failing_since: AtomicU64::new(0),
             epoch: Instant::now(),
             gauge,
             target,
@@ -113,10 +116,22 @@ impl Circuit {
         state != CLOSED && !self.probe_due(state)
     }
 
+    /// How long the circuit has been open or half-open since it was last closed (`None` while
+    /// closed): how long the target has been failing.
+    pub(crate) fn failing_for(&self) -> Option<Duration> {
+        match self.failing_since.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(Duration::from_nanos(
+                self.now().saturating_sub(since.saturating_sub(1)),
+            )),
+        }
+    }
+
     /// The target answered.
     pub(crate) fn on_success(&self) {
         self.consecutive.store(0, Ordering::Relaxed);
         if self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED {
+            self.failing_since.store(0, Ordering::Release);
             self.changed(CircuitState::Closed);
         }
     }
@@ -138,7 +153,12 @@ impl Circuit {
                 .compare_exchange(from, OPEN, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
-            self.since.store(self.now(), Ordering::Release);
+            let now = self.now();
+            self.since.store(now, Ordering::Release);
+            if from == CLOSED {
+                self.failing_since
+                    .store(now.saturating_add(1), Ordering::Release);
+            }
             self.changed(CircuitState::Open);
         }
     }
@@ -211,6 +231,22 @@ mod tests {
         c.on_success();
         assert_eq!(c.state(), CircuitState::Closed);
         assert_eq!(c.gauge.get(), 0);
+    }
+
+    #[test]
+    fn failing_for_runs_from_the_first_opening_until_it_closes() {
+        let c = circuit(1, Duration::ZERO);
+        assert_eq!(c.failing_for(), None);
+        c.on_failure();
+        let first = c.failing_for().unwrap();
+        assert!(c.admit(), "the probe");
+        c.on_failure();
+        assert!(
+            c.failing_for().unwrap() >= first,
+            "reopening keeps the start"
+        );
+        c.on_success();
+        assert_eq!(c.failing_for(), None);
     }
 
     #[test]

@@ -165,6 +165,10 @@ pub struct TargetStats {
     pub outcomes: Vec<(Outcome, u64)>,
     /// The circuit breaker's state.
     pub circuit: crate::CircuitState,
+    /// How long the circuit has been open or half-open since it was last closed: how long the
+    /// target has been failing (`None` while closed). The proxy removes runtime targets failing
+    /// longer than its `remove_after`.
+    pub failing_for: Option<Duration>,
 }
 
 impl TargetStats {
@@ -219,6 +223,7 @@ impl MirrorLayer {
                     .map(|o| (*o, t.observer.metrics.get(*o)))
                     .collect(),
                 circuit: t.circuit.state(),
+                failing_for: t.circuit.failing_for(),
             })
             .collect()
     }

@@ -87,16 +87,16 @@ pub struct Settings {
     pub mirrors: Vec<shadowgate::TargetConfig>,
     /// The settings of runtime-added targets (`[mirror_defaults]`); the URL is set per target.
     pub mirror_defaults: shadowgate::TargetBuilder,
-    /// Runtime-added targets that keep failing this long are removed
-    /// (`[mirror_defaults.circuit] remove_after`); `None` keeps them. Config targets are never
-    /// removed.
-    pub remove_after: Option<Duration>,
     /// The admin listener; `None` disables it.
     pub admin: Option<SocketAddr>,
     /// The admin API's users file (`user:password` lines); `None` leaves the API open.
     pub admin_auth: Option<PathBuf>,
     /// Where runtime-added targets are kept across restarts; `None` keeps them in memory only.
     pub state_file: Option<PathBuf>,
+    /// A runtime-added target that is not persistent and whose circuit has been open this long is
+    /// removed (from the state file too): `[mirror_defaults.circuit] remove_after`. `None` never
+    /// removes one. Config and flag targets are never removed.
+    pub remove_after: Option<Duration>,
     /// Limits against slow or oversized clients, and the shutdown grace period.
     pub limits: Limits,
     /// How log lines are written (used by the binary's tracing setup, not by [`crate::App`]).
@@ -119,10 +119,10 @@ impl Settings {
             routes: Vec::new(),
             mirrors: Vec::new(),
             mirror_defaults: shadowgate::TargetConfig::builder(""),
-            remove_after: None,
             admin: Some(DEFAULT_ADMIN),
             admin_auth: None,
             state_file: None,
+            remove_after: None,
             limits: Limits::default(),
             log_format: LogFormat::Text,
             mirror_drain: DEFAULT_MIRROR_DRAIN,
@@ -145,10 +145,10 @@ impl fmt::Debug for Settings {
             .field("routes", &self.routes)
             .field("mirrors", &self.mirrors)
             .field("mirror_defaults", &self.mirror_defaults)
-            .field("remove_after", &self.remove_after)
             .field("admin", &self.admin)
             .field("admin_auth", &self.admin_auth)
             .field("state_file", &self.state_file)
+            .field("remove_after", &self.remove_after)
             .field("limits", &self.limits)
             .field("log_format", &self.log_format)
             .field("mirror_drain", &self.mirror_drain)

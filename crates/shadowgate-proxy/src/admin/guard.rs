@@ -1,0 +1,89 @@
+//! The HTTP side of admin auth: checking each request against the users file, refusing with 401
+//! and the Basic challenge, logging and counting every refusal.
+
+use std::net::SocketAddr;
+
+use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::StatusCode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use super::auth::{Refusal, CHALLENGE};
+use super::{text, Admin, Answer};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// `shadowgate_admin_auth_failures_total{reason}`: refused admin requests, by why.
+#[derive(Clone, Debug)]
+pub(crate) struct AuthMetrics {
+    failures: Family<ReasonLabels, Counter>,
+}
+
+impl AuthMetrics {
+    /// Registers the family (every reason starts at 0).
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "admin_auth_failures",
+            "Admin API requests refused by auth, by reason",
+            failures.clone(),
+        );
+        for r in Refusal::ALL {
+            let _ = failures.get_or_create(&ReasonLabels { reason: r.as_str() });
+        }
+        Self { failures }
+    }
+
+    fn count(&self, r: Refusal) {
+        self.failures
+            .get_or_create(&ReasonLabels { reason: r.as_str() })
+            .inc();
+    }
+}
+
+impl Admin {
+    /// `None` when the request may go on; otherwise the 401.
+    pub(super) async fn authenticate(&self, req: &Parts, peer: SocketAddr) -> Option<Answer> {
+        let users = self.users.as_ref()?;
+        let header = req.headers.get(AUTHORIZATION).cloned();
+        let checked = if users.has_bcrypt() {
+            let users = users.clone();
+            tokio::task::spawn_blocking(move || users.check(header.as_ref()))
+                .await
+                .unwrap_or(Err((Refusal::Malformed, None)))
+        } else {
+            users.check(header.as_ref())
+        };
+        let (refusal, user) = match checked {
+            Ok(_) => return None,
+            Err(refused) => refused,
+        };
+        self.auth_metrics.count(refusal);
+        let method = &req.method;
+        let path = req.uri.path();
+        match refusal {
+            Refusal::Missing => {
+                tracing::debug!(%peer, %method, path, "admin request without credentials refused")
+            }
+            _ => tracing::warn!(
+                %peer,
+                %method,
+                path,
+                user = user.as_deref().unwrap_or(""),
+                reason = refusal.as_str(),
+                "admin login failed"
+            ),
+        }
+        let mut answer = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+        answer
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+        Some(answer)
+    }
+}

@@ -1,0 +1,241 @@
+//! The admin listener (DESIGN §4): `/targets` (list, add, remove runtime targets), `/metrics`,
+//! `/healthz`, `/readyz` and `/stats`, behind HTTP Basic auth when a users file is set
+//! (`/healthz` is always open). It runs on its own address, so the proxy listener never answers
+//! admin paths.
+
+mod auth;
+mod guard;
+mod query;
+mod state;
+mod stats;
+mod targets;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use prometheus_client::registry::Registry;
+
+pub use auth::AuthFileError;
+pub(crate) use auth::Users;
+pub(crate) use guard::AuthMetrics;
+use query::TargetsQuery;
+pub(crate) use state::StateFile;
+pub use state::StateFileError;
+pub(crate) use targets::RuntimeTargets;
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Whether the proxy is ready to serve (`/readyz`): listeners up and every upstream with a
+/// healthy backend. Supplied by the app.
+pub(crate) type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
+
+type Answer = Response<Full<Bytes>>;
+
+/// What every admin connection shares.
+pub(crate) struct Admin {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) targets: Arc<RuntimeTargets>,
+    pub(crate) users: Option<Users>,
+    pub(crate) auth_metrics: AuthMetrics,
+    pub(crate) ready: Readiness,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("targets", &self.targets)
+            .field("users", &self.users)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The admin service; one per connection.
+#[derive(Debug, Clone)]
+pub(crate) struct AdminService {
+    admin: Arc<Admin>,
+    peer: SocketAddr,
+}
+
+impl AdminService {
+    pub(crate) fn new(admin: Arc<Admin>, peer: SocketAddr) -> Self {
+        Self { admin, peer }
+    }
+}
+
+impl Admin {
+    async fn answer(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Answer {
+        // No admin call has a body: parameters are in the query.
+        let (req, _body) = req.into_parts();
+        let req = &req;
+        let path = req.uri.path();
+        if path == "/healthz" {
+            return only_get(req).unwrap_or_else(|| text(StatusCode::OK, "ok"));
+        }
+        if let Some(refused) = self.authenticate(req, peer).await {
+            return refused;
+        }
+        match path {
+            "/targets" => self.targets(req).await,
+            "/metrics" => only_get(req).unwrap_or_else(|| self.metrics()),
+            "/readyz" => only_get(req).unwrap_or_else(|| {
+                if (self.ready)() {
+                    text(StatusCode::OK, "ready\n")
+                } else {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                }
+            }),
+            "/stats" => only_get(req).unwrap_or_else(|| {
+                match stats::stats_json(&self.registry, &self.targets.listing()) {
+                    Ok(v) => json(StatusCode::OK, &v),
+                    Err(_) => text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "stats could not be encoded\n",
+                    ),
+                }
+            }),
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    async fn targets(&self, req: &Parts) -> Answer {
+        let method = req.method.clone();
+        if method == Method::GET || method == Method::HEAD {
+            let listing = self.targets.listing();
+            let wants_json = req
+                .headers
+                .get(ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains(JSON));
+            if wants_json {
+                let all: Vec<_> = listing.iter().map(stats::target_json).collect();
+                return json(StatusCode::OK, &serde_json::Value::Array(all));
+            }
+            let mut body = String::new();
+            for t in &listing {
+                body.push_str(&t.stats.url);
+                body.push('\n');
+            }
+            return text(StatusCode::OK, body);
+        }
+        if !matches!(method, Method::PUT | Method::POST | Method::DELETE) {
+            return not_allowed("GET, HEAD, PUT, POST, DELETE");
+        }
+        let q = match TargetsQuery::parse(req.uri.query()) {
+            Ok(q) => q,
+            Err(message) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("{message}; nothing changed\n"),
+                )
+            }
+        };
+        if method == Method::DELETE {
+            if q.persistent.is_some() || q.sample.is_some() {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "DELETE takes only url parameters; nothing was removed\n",
+                );
+            }
+            return match self.targets.remove(&q.urls).await {
+                Ok(()) => text(
+                    StatusCode::OK,
+                    q.urls
+                        .iter()
+                        .map(|u| format!("removed {u}\n"))
+                        .collect::<String>(),
+                ),
+                Err(refused) => text(refused.status, format!("{}\n", refused.message)),
+            };
+        }
+        let persistent = q.persistent.unwrap_or(false);
+        match self.targets.add(&q.urls, persistent, q.sample).await {
+            Ok(added) => {
+                let body: String = q
+                    .urls
+                    .iter()
+                    .map(|u| {
+                        if added.contains(u) {
+                            format!("added {u}\n")
+                        } else {
+                            format!("unchanged {u} (already a target)\n")
+                        }
+                    })
+                    .collect();
+                text(StatusCode::OK, body)
+            }
+            Err(refused) => {
+                let message = if refused.status == StatusCode::BAD_REQUEST {
+                    format!("{}; nothing was added\n", refused.message)
+                } else {
+                    format!("{}\n", refused.message)
+                };
+                text(refused.status, message)
+            }
+        }
+    }
+
+    fn metrics(&self) -> Answer {
+        let mut body = String::with_capacity(16 * 1024);
+        match prometheus_client::encoding::text::encode(&mut body, &self.registry) {
+            Ok(()) => reply(StatusCode::OK, OPENMETRICS, Bytes::from(body)),
+            Err(_) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "metrics could not be encoded\n",
+            ),
+        }
+    }
+}
+
+/// `None` for GET and HEAD; a 405 otherwise.
+fn only_get(req: &Parts) -> Option<Answer> {
+    (!matches!(req.method, Method::GET | Method::HEAD)).then(|| not_allowed("GET, HEAD"))
+}
+
+fn not_allowed(allow: &'static str) -> Answer {
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Answer {
+    reply(status, TEXT, body.into())
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Answer {
+    let mut body = value.to_string().into_bytes();
+    body.push(b'\n');
+    reply(status, JSON, Bytes::from(body))
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Answer {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+impl hyper::service::Service<Request<Incoming>> for AdminService {
+    type Response = Answer;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Answer, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let admin = self.admin.clone();
+        let peer = self.peer;
+        Box::pin(async move { Ok(admin.answer(req, peer).await) })
+    }
+}

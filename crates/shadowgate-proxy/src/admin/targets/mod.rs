@@ -1,0 +1,296 @@
+//! [`RuntimeTargets`]: the shadow targets added through the admin API. It knows which of the
+//! layer's targets are runtime ones (the others come from the config file or the flags), keeps
+//! them in the state file, and removes the failing non-persistent ones after `remove_after`.
+//!
+//! Changes are serialised by one async mutex (the admin path, never the request path), and the
+//! state file is written under it, so the file always matches the layer.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use http::StatusCode;
+use shadowgate::{MirrorLayer, TargetBuilder, TargetConfig, TargetStats};
+
+use super::state::{SavedTarget, StateFile, StateFileError};
+
+mod remover;
+
+/// What the admin API knows of one runtime target (its name in the layer is its URL).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Entry {
+    persistent: bool,
+    /// The sample asked for; `None` follows `[mirror_defaults]`.
+    sample: Option<f64>,
+}
+
+/// A refused change: the status to answer and a message naming the bad value. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refused {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl Refused {
+    fn new(status: StatusCode, message: String) -> Self {
+        Self { status, message }
+    }
+}
+
+/// One target as `GET /targets` lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    pub(crate) stats: TargetStats,
+    pub(crate) runtime: bool,
+    pub(crate) persistent: bool,
+}
+
+/// The runtime-added targets, shared by the app and the admin service.
+#[derive(Debug)]
+pub(crate) struct RuntimeTargets {
+    mirror: MirrorLayer,
+    template: TargetBuilder,
+    state: Option<StateFile>,
+    remove_after: Option<Duration>,
+    /// Runtime targets by URL. Locked only for moments, never across an await.
+    book: Mutex<BTreeMap<String, Entry>>,
+    /// Serialises changes (and the state file writes that go with them).
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl RuntimeTargets {
+    /// Runtime targets of `mirror`, built from `template` (`[mirror_defaults]`), kept in `state`.
+    pub(crate) fn new(
+        mirror: MirrorLayer,
+        template: TargetBuilder,
+        state: Option<StateFile>,
+        remove_after: Option<Duration>,
+    ) -> Self {
+        Self {
+            mirror,
+            template,
+            state,
+            remove_after,
+            book: Mutex::new(BTreeMap::new()),
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Adds the targets saved in the state file (startup). A file that cannot be read, or that
+    /// holds a target that cannot be built, refuses startup; the file is not touched.
+    pub(crate) fn load(&self) -> Result<usize, StateFileError> {
+        let Some(state) = &self.state else {
+            return Ok(0);
+        };
+        let saved = state.load()?;
+        let corrupt = |url: &str, reason: String| StateFileError::Corrupt {
+            path: state.path().to_path_buf(),
+            line: 0,
+            column: 0,
+            reason: format!("target {url:?}: {reason}"),
+        };
+        let mut configs = Vec::with_capacity(saved.len());
+        for t in &saved {
+            let config = self
+                .config(&t.url, t.sample)
+                .map_err(|e| corrupt(&t.url, e.to_string()))?;
+            configs.push((config, t));
+        }
+        let mut added = 0;
+        for (config, t) in configs {
+            if self.exists(&t.url) {
+                tracing::warn!(url = %t.url, "state file target is configured already; the runtime copy is dropped");
+                continue;
+            }
+            self.mirror
+                .add_target(config)
+                .map_err(|e| corrupt(&t.url, e.to_string()))?;
+            self.book().insert(
+                t.url.clone(),
+                Entry {
+                    persistent: t.persistent,
+                    sample: t.sample,
+                },
+            );
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Whether the layer's target named `name` was added at run time (the admin API or the
+    /// state file) rather than by the config file or a flag.
+    pub(crate) fn is_runtime(&self, name: &str) -> bool {
+        self.book().contains_key(name)
+    }
+
+    /// Every target of the layer, config and runtime, with what the listing shows.
+    pub(crate) fn listing(&self) -> Vec<Listed> {
+        let book = self.book().clone();
+        self.mirror
+            .stats()
+            .into_iter()
+            .map(|stats| {
+                let entry = book.get(&stats.name);
+                Listed {
+                    runtime: entry.is_some(),
+                    // Config and flag targets are never removed.
+                    persistent: !matches!(entry, Some(e) if !e.persistent),
+                    stats,
+                }
+            })
+            .collect()
+    }
+
+    /// Adds every URL or none. A URL the layer has already (as a name or a URL) is left as it is.
+    /// Returns the URLs added.
+    pub(crate) async fn add(
+        &self,
+        urls: &[String],
+        persistent: bool,
+        sample: Option<f64>,
+    ) -> Result<Vec<String>, Refused> {
+        let mut configs = Vec::with_capacity(urls.len());
+        for url in urls {
+            let config = self
+                .config(url, sample)
+                .map_err(|e| Refused::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            configs.push(config);
+        }
+        let _changing = self.changes.lock().await;
+        let mut added: Vec<String> = Vec::new();
+        for config in configs {
+            let url = config.url().to_owned();
+            if self.exists(&url) {
+                continue;
+            }
+            if let Err(e) = self.mirror.add_target(config) {
+                self.undo_adds(&added);
+                return Err(Refused::new(StatusCode::CONFLICT, e.to_string()));
+            }
+            self.book()
+                .insert(url.clone(), Entry { persistent, sample });
+            added.push(url);
+        }
+        if added.is_empty() {
+            return Ok(added);
+        }
+        if let Err(message) = self.save().await {
+            self.undo_adds(&added);
+            return Err(Refused::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{message}; nothing was added"),
+            ));
+        }
+        for url in &added {
+            tracing::info!(%url, persistent, "runtime target added");
+        }
+        Ok(added)
+    }
+
+    /// Removes every URL or none: each must be a runtime target.
+    pub(crate) async fn remove(&self, urls: &[String]) -> Result<(), Refused> {
+        let _changing = self.changes.lock().await;
+        for url in urls {
+            if self.is_runtime(url) {
+                continue;
+            }
+            return Err(if self.exists(url) {
+                Refused::new(
+                    StatusCode::CONFLICT,
+                    format!("{url:?} is a config or flag target; remove it from the configuration instead; nothing was removed"),
+                )
+            } else {
+                Refused::new(
+                    StatusCode::NOT_FOUND,
+                    format!("{url:?} is not a target; nothing was removed"),
+                )
+            });
+        }
+        self.remove_locked(urls).await.map_err(|message| {
+            Refused::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{message}; nothing was removed"),
+            )
+        })?;
+        for url in urls {
+            tracing::info!(%url, "runtime target removed");
+        }
+        Ok(())
+    }
+
+    /// Saves the book without `urls`, then takes them out of the layer. Hold `changes`.
+    async fn remove_locked(&self, urls: &[String]) -> Result<(), String> {
+        let before = self.book().clone();
+        {
+            let mut book = self.book();
+            for url in urls {
+                book.remove(url);
+            }
+        }
+        if let Err(message) = self.save().await {
+            *self.book() = before;
+            return Err(message);
+        }
+        for url in urls {
+            self.mirror.remove_target(url);
+        }
+        Ok(())
+    }
+
+    fn undo_adds(&self, added: &[String]) {
+        let mut book = self.book();
+        for url in added {
+            book.remove(url);
+            self.mirror.remove_target(url);
+        }
+    }
+
+    /// Writes the book to the state file (off the runtime's workers). Hold `changes`.
+    async fn save(&self) -> Result<(), String> {
+        let Some(state) = self.state.clone() else {
+            return Ok(());
+        };
+        let saved: Vec<SavedTarget> = self
+            .book()
+            .iter()
+            .map(|(url, e)| SavedTarget {
+                url: url.clone(),
+                persistent: e.persistent,
+                sample: e.sample,
+            })
+            .collect();
+        let path = state.path().to_path_buf();
+        let written = tokio::task::spawn_blocking(move || state.save(saved)).await;
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("state file {path:?} cannot be written: {e}")),
+            Err(e) => Err(format!("state file {path:?} was not written: {e}")),
+        }
+    }
+
+    fn exists(&self, url: &str) -> bool {
+        self.mirror
+            .stats()
+            .iter()
+            .any(|t| t.name == url || t.url == url)
+    }
+
+    fn config(
+        &self,
+        url: &str,
+        sample: Option<f64>,
+    ) -> Result<TargetConfig, shadowgate::BuildError> {
+        let mut builder = self.template.clone().url(url).name(url).routed(false);
+        if let Some(sample) = sample {
+            builder = builder.sample(sample);
+        }
+        builder.build()
+    }
+
+    fn book(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        // A panic while holding it cannot leave the map half-changed (each change is one call).
+        self.book
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

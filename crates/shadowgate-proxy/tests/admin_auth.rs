@@ -1,0 +1,159 @@
+//! Admin API auth through real HTTP calls: plain and bcrypt users, 401 with the Basic challenge,
+//! `/healthz` open, failures counted; and a malformed users file refusing startup (the real
+//! binary: exit 64, naming the line).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin_common;
+mod common;
+
+use std::process::Stdio;
+
+use admin_common::{call, temp_dir};
+use base64::Engine;
+use common::{settings, start, PROMPT};
+use http::Method;
+use shadowgate_proxy::{App, AppError};
+use shadowgate_test_support::RecordingServer;
+
+fn basic(user: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[tokio::test]
+async fn plain_and_bcrypt_users_get_in_and_wrong_credentials_get_401_with_the_challenge() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let dir = temp_dir("auth");
+    let users = dir.join("admin.htpasswd");
+    let hash = bcrypt::hash("b-secret", 4).unwrap();
+    std::fs::write(
+        &users,
+        format!("# admins\n\nalice:a-secret\n\nbob:{hash}\n\n\n"),
+    )
+    .unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.admin_auth = Some(users);
+    let app = start(s).await;
+
+    for (user, password) in [("alice", "a-secret"), ("bob", "b-secret")] {
+        let auth = basic(user, password);
+        let ok = call(&app, Method::GET, "/targets", &[("authorization", &auth)]).await;
+        assert_eq!(ok.status, 200, "{user}: {}", ok.text());
+        let put = call(
+            &app,
+            Method::PUT,
+            &format!("/targets?url=http://127.0.0.1:1/{user}"),
+            &[("authorization", &auth)],
+        )
+        .await;
+        assert_eq!(put.status, 200, "{user}: {}", put.text());
+    }
+    assert_eq!(app.mirror.stats().len(), 2);
+
+    let wrong = [
+        Some(basic("alice", "b-secret")),
+        Some(basic("bob", "a-secret")),
+        Some(basic("mallory", "a-secret")),
+        Some("Bearer token".to_owned()),
+        None,
+    ];
+    for auth in &wrong {
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        for path in ["/targets", "/metrics", "/stats", "/readyz"] {
+            let answer = call(&app, Method::GET, path, &headers).await;
+            assert_eq!(answer.status, 401, "{path} with {auth:?}");
+            assert_eq!(
+                answer.headers["www-authenticate"],
+                "Basic realm=\"shadowgate\""
+            );
+        }
+    }
+    let put = call(&app, Method::PUT, "/targets?url=http://127.0.0.1:1/x", &[]).await;
+    assert_eq!(put.status, 401);
+    assert_eq!(
+        app.mirror.stats().len(),
+        2,
+        "a refused call changes nothing"
+    );
+
+    let healthz = call(&app, Method::GET, "/healthz", &[]).await;
+    assert_eq!(
+        (healthz.status.as_u16(), healthz.text()),
+        (200, "ok".to_owned())
+    );
+
+    let auth = basic("alice", "a-secret");
+    let metrics = call(&app, Method::GET, "/metrics", &[("authorization", &auth)]).await;
+    let text = metrics.text();
+    for line in [
+        "shadowgate_admin_auth_failures_total{reason=\"wrong_password\"} 8",
+        "shadowgate_admin_auth_failures_total{reason=\"unknown_user\"} 4",
+        "shadowgate_admin_auth_failures_total{reason=\"malformed\"} 4",
+        "shadowgate_admin_auth_failures_total{reason=\"missing\"} 5",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+    app.stop().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn malformed_users_file_refuses_to_build_naming_file_and_line() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let dir = temp_dir("auth-bad");
+    let users = dir.join("users");
+    std::fs::write(&users, "alice:pw\n# ok\nbob:$2b$10$tooshort\n").unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.admin_auth = Some(users.clone());
+
+    let err = App::build(s).await.unwrap_err();
+
+    assert!(matches!(err, AppError::AuthFile(_)), "{err}");
+    assert!(err.is_config_error());
+    let message = err.to_string();
+    assert!(
+        message.contains("line 3") && message.contains("bcrypt"),
+        "{message}"
+    );
+    assert!(message.contains(&users.display().to_string()), "{message}");
+    assert!(
+        !message.contains("tooshort"),
+        "the hash is not echoed: {message}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn binary_with_a_malformed_users_file_exits_64_naming_the_line() {
+    let dir = temp_dir("auth-bin");
+    let users = dir.join("admin.htpasswd");
+    std::fs::write(&users, "alice:pw\n\nno colon here\n").unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shadowgate"))
+        .args([
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--admin", "127.0.0.1:0", "--admin-auth"])
+        .arg(&users)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let out = tokio::time::timeout(PROMPT, child.wait_with_output())
+        .await
+        .expect("the binary exits within the bound")
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(stderr.contains("admin.htpasswd"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
