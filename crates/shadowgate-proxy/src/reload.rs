@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use shadowgate::MirrorLayer;
@@ -41,6 +42,12 @@ struct Current {
     listen: SocketAddr,
     admin: Option<SocketAddr>,
     limits: Limits,
+    /// The users file, the state file, and the settings runtime targets are built with (read
+    /// once, at start-up, by the admin API).
+    admin_files: (Option<PathBuf>, Option<PathBuf>),
+    /// `[mirror_defaults]` and `remove_after`, compared as their debug text (a builder has no
+    /// equality, and a reload is rare).
+    runtime_defaults: String,
 }
 
 /// What a reload changed.
@@ -131,6 +138,12 @@ impl Reloader {
         if next.limits != current.limits {
             report.need_restart.push("limits");
         }
+        if next.admin_files != current.admin_files {
+            report.need_restart.push("admin files");
+        }
+        if next.runtime_defaults != current.runtime_defaults {
+            report.need_restart.push("mirror_defaults");
+        }
         // What needs a restart keeps its running value, so the next reload still reports it.
         current.targets = next.targets;
         report.added.sort();
@@ -151,6 +164,8 @@ impl Current {
             listen: settings.listen,
             admin: settings.admin,
             limits: settings.limits,
+            admin_files: (settings.admin_auth.clone(), settings.state_file.clone()),
+            runtime_defaults: format!("{:?} {:?}", settings.mirror_defaults, settings.remove_after),
         }
     }
 }

@@ -519,3 +519,72 @@ async fn binary_serves_the_upstream_of_its_config_file() {
     assert_eq!(upstream.wait_for(1, PROMPT).await[0].uri, "/configured");
     child.kill().await.unwrap();
 }
+
+fn sighup(child: &Child) {
+    let pid = child.id().expect("still running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Reads log lines until one contains `needle`, within the bound; returns it.
+async fn wait_line(stderr: &mut BufReader<ChildStderr>, needle: &str) -> String {
+    tokio::time::timeout(PROMPT, async {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stderr.read_line(&mut line).await.unwrap() == 0 {
+                panic!("the binary exited before logging {needle:?}");
+            }
+            if line.contains(needle) {
+                return line.clone();
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no log line with {needle:?} within the bound"))
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_config_file_and_a_bad_one_is_refused() {
+    let first = RecordingServer::start_with(Responder::new().body("first"))
+        .await
+        .unwrap();
+    let second = RecordingServer::start_with(Responder::new().body("second"))
+        .await
+        .unwrap();
+    let config = |url: String| format!("[upstreams.app]\nbackends = [\"{url}\"]\n");
+    let file = TempFile::new(&config(first.url()));
+    let (child, addr, mut stderr) = serve(&["-c", file.path()]).await;
+    assert_eq!(fetch(&format!("http://{addr}/")).await.body, "first");
+
+    std::fs::write(&file.0, config(second.url())).unwrap();
+    sighup(&child);
+    wait_line(&mut stderr, "config reloaded").await;
+    assert_eq!(fetch(&format!("http://{addr}/")).await.body, "second");
+
+    std::fs::write(
+        &file.0,
+        format!(
+            "{}[mirrors.c]\nurl = \"http://127.0.0.1:1\"\nsample = 1.5\n",
+            config(first.url())
+        ),
+    )
+    .unwrap();
+    sighup(&child);
+    let refused = wait_line(&mut stderr, "reload refused").await;
+    assert!(refused.contains("mirrors.c.sample: 1.5"), "{refused}");
+    wait_line(&mut stderr, "the running one keeps serving").await;
+    assert_eq!(fetch(&format!("http://{addr}/")).await.body, "second");
+    assert_eq!(first.count(), 1);
+
+    sigterm(&child);
+    let mut child = child;
+    let status = tokio::time::timeout(PROMPT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

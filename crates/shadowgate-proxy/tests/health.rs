@@ -124,6 +124,8 @@ async fn a_stopped_backend_fails_its_health_check_and_requests_get_503() {
     let app = start(s).await;
     assert_eq!(fetch(&app.url("/")).await.status, 200);
 
+    assert_eq!(fetch(&app.admin_url("/readyz")).await.status, 200);
+
     drop(doomed);
     wait_gauge(&app, &url, "0").await;
 
@@ -134,6 +136,8 @@ async fn a_stopped_backend_fails_its_health_check_and_requests_get_503() {
         "{}",
         answer.text()
     );
+    // The upstream has no healthy backend left, so the proxy is not ready.
+    assert_eq!(fetch(&app.admin_url("/readyz")).await.status, 503);
     app.stop().await;
 }
 

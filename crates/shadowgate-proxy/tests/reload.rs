@@ -137,8 +137,9 @@ async fn settings_that_need_a_restart_are_reported() {
     let mut s = settings(&[up.url()]);
     s.listen = "127.0.0.1:1".parse().unwrap();
     s.limits.max_header_bytes *= 2;
+    s.mirror_defaults = s.mirror_defaults.clone().workers(3);
     let report = app.reloader.reload(&s).unwrap();
-    assert_eq!(report.need_restart, ["listen", "limits"]);
+    assert_eq!(report.need_restart, ["listen", "limits", "mirror_defaults"]);
     assert_eq!(fetch(&app.url("/")).await.text(), "up");
     app.stop().await;
 }
