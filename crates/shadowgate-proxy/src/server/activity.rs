@@ -19,7 +19,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::settings::Limits;
@@ -51,8 +50,6 @@ pub(crate) struct Activity {
     head_since: AtomicU64,
     /// The connection speaks h2 (known from its first request).
     http2: AtomicBool,
-    /// Wakes the watchdog when the connection goes idle or a new head starts.
-    wake: Notify,
 }
 
 impl Activity {
@@ -65,7 +62,6 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
             http2: AtomicBool::new(false),
-            wake: Notify::new(),
         }
     }
 
@@ -85,7 +81,6 @@ impl Activity {
             && !self.http2.load(Ordering::Relaxed)
         {
             self.head_since.store(self.now_ms(), Ordering::Relaxed);
-            self.wake.notify_one();
         }
     }
 
@@ -103,7 +98,6 @@ impl Activity {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.head_since.store(NONE, Ordering::Relaxed);
             self.idle_since.store(self.now_ms(), Ordering::Relaxed);
-            self.wake.notify_one();
         }
     }
 
@@ -139,27 +133,31 @@ impl Activity {
     /// the armed one has passed), so a busy keep-alive connection re-arms it about once per
     /// timeout, not once per request.
     pub(crate) async fn expired(&self, limits: Limits) -> Expiry {
-        let mut armed = self.epoch + limits.header_read_timeout;
-        let sleep = tokio::time::sleep_until(armed);
+        // No signal per request: the watchdog re-reads the atomics when its timer fires, and
+        // never sleeps past a deadline that could appear meanwhile. A request in flight ends
+        // no sooner than now, so the idle deadline it leaves is at least `idle_timeout` away;
+        // a head that starts later has its deadline at least `header_read_timeout` away. So
+        // sleeping until the earliest of the known deadline and `now + min(both)` is never
+        // late, and on a busy connection the timer is re-armed once per that period, not per
+        // request.
+        let recheck = limits.idle_timeout.min(limits.header_read_timeout);
+        let sleep = tokio::time::sleep_until(self.epoch + limits.header_read_timeout);
         tokio::pin!(sleep);
         loop {
-            match self.deadline(&limits) {
-                None => self.wake.notified().await,
+            let now = Instant::now();
+            let wake_at = match self.deadline(&limits) {
+                None => now + recheck,
                 Some((deadline, expiry)) => {
-                    let now = Instant::now();
                     if now >= deadline {
                         return expiry;
                     }
-                    if deadline < armed || armed <= now {
-                        sleep.as_mut().reset(deadline);
-                        armed = deadline;
-                    }
-                    tokio::select! {
-                        () = sleep.as_mut() => {}
-                        () = self.wake.notified() => {}
-                    }
+                    deadline.min(now + recheck)
                 }
+            };
+            if sleep.deadline() != wake_at {
+                sleep.as_mut().reset(wake_at);
             }
+            sleep.as_mut().await;
         }
     }
 }
