@@ -311,7 +311,7 @@ async fn stats_and_readyz_answer_json_and_200() {
         .unwrap();
     let ok = requests
         .iter()
-        .find(|m| m["labels"]["status_class"] == "2xx")
+        .find(|m| m["labels"]["status_class"] == "2xx" && m["labels"]["route"] == "default")
         .unwrap();
     assert_eq!(ok["value"], 1.0);
     assert_eq!(call(&app, Method::POST, "/stats", &[]).await.status, 405);
