@@ -55,7 +55,7 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
         match &route.action {
             Action::Redirect { status, location } => {
                 let response = router::redirect(*status, location);
-                ResponseFuture::ready(response, start, stack.clone(), Some(index))
+                ResponseFuture::ready(response, start, stack, Some(index))
             }
             Action::Proxy {
                 service,
@@ -65,13 +65,14 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
                 self.peer
                     .prepare(&mut req, *client_addr || service.needs_client_addr());
                 // `Forward` is always ready and so are `Rewritten` and `Mirror` around it, so a
-                // clone (two reference counts) can be called without `poll_ready`.
+                // clone (a few reference counts) can be called without `poll_ready`.
                 let inner = service.clone().call(req);
                 ResponseFuture {
                     state: State::Proxy { inner },
                     start,
                     route: Some(index),
-                    stack: stack.clone(),
+                    // The route borrowed from it is done with: the future takes the stack.
+                    stack,
                 }
             }
         }
