@@ -164,6 +164,23 @@ async fn missing_admin_auth_file_refuses_startup_with_exit_64() {
 }
 
 #[tokio::test]
+async fn malformed_admin_auth_file_refuses_startup_with_exit_64_naming_the_line() {
+    let users = TempFile::new("alice:pw\n\nno colon here\n");
+    let out = run(&[
+        "--upstream",
+        "http://127.0.0.1:1",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--admin-auth",
+        users.path(),
+    ])
+    .await;
+    assert_usage_error(&out, &[users.path(), "line 3"]);
+}
+
+#[tokio::test]
 async fn address_in_use_exits_1_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
