@@ -36,7 +36,7 @@ pub(crate) enum Expiry {
 }
 
 /// One connection's activity. Hot-path cost: a few relaxed atomic operations per read and per
-/// request, one clock read when a connection goes idle and one when a new head starts.
+/// request, one clock read when a request ends and one when a new head starts.
 #[derive(Debug)]
 pub(crate) struct Activity {
     /// When the connection was accepted; the millisecond fields count from here.
@@ -95,9 +95,12 @@ impl Activity {
 
     /// A request's response is done (or abandoned).
     pub(crate) fn end(&self) {
+        // `idle_since` first: the watchdog (on another thread for h2) must never see no request
+        // in flight next to the idle time of an earlier quiet spell. `fetch_max`, since h2
+        // streams end on several threads.
+        self.idle_since.fetch_max(self.now_ms(), Ordering::Release);
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.head_since.store(NONE, Ordering::Relaxed);
-            self.idle_since.store(self.now_ms(), Ordering::Relaxed);
         }
     }
 
@@ -121,17 +124,13 @@ impl Activity {
                 Expiry::HeadTimeout,
             ));
         }
-        let idle_since = self.idle_since.load(Ordering::Relaxed);
+        let idle_since = self.idle_since.load(Ordering::Acquire);
         Some((self.at(idle_since) + limits.idle_timeout, Expiry::Idle))
     }
 
     /// Resolves when the connection passes one of its limits. Poll it from the task that drives
     /// the connection: requests start only while that task runs, so the verdict cannot race a
-    /// new request.
-    ///
-    /// The timer is lazy (re-armed only when a deadline comes earlier than the armed one, or
-    /// the armed one has passed), so a busy keep-alive connection re-arms it about once per
-    /// timeout, not once per request.
+    /// new request (and `end` publishes the idle time before the request count falls).
     pub(crate) async fn expired(&self, limits: Limits) -> Expiry {
         // No signal per request: the watchdog re-reads the atomics when its timer fires, and
         // never sleeps past a deadline that could appear meanwhile. A request in flight ends
@@ -140,7 +139,12 @@ impl Activity {
         // sleeping until the earliest of the known deadline and `now + min(both)` is never
         // late, and on a busy connection the timer is re-armed once per that period, not per
         // request.
-        let recheck = limits.idle_timeout.min(limits.header_read_timeout);
+        // At least 1 ms (the clock's granularity here): zero timeouts in hand-built `Limits`
+        // must not spin.
+        let recheck = limits
+            .idle_timeout
+            .min(limits.header_read_timeout)
+            .max(Duration::from_millis(1));
         let sleep = tokio::time::sleep_until(self.epoch + limits.header_read_timeout);
         tokio::pin!(sleep);
         loop {
