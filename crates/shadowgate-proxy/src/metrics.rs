@@ -60,12 +60,12 @@ pub(crate) enum UpstreamOutcome {
 }
 
 impl UpstreamOutcome {
-    const ALL: [UpstreamOutcome; 5] = [
+    /// The outcomes a request to a chosen backend can have (`Unavailable` has no backend).
+    const PER_BACKEND: [UpstreamOutcome; 4] = [
         UpstreamOutcome::Ok,
         UpstreamOutcome::ConnectError,
         UpstreamOutcome::Timeout,
         UpstreamOutcome::Error,
-        UpstreamOutcome::Unavailable,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -161,7 +161,7 @@ impl ProxyMetrics {
             .clone();
         healthy.set(1);
         BackendMetrics {
-            outcomes: Arc::new(UpstreamOutcome::ALL.map(outcome)),
+            outcomes: Arc::new(UpstreamOutcome::PER_BACKEND.map(outcome)),
             healthy,
         }
     }
@@ -197,14 +197,17 @@ impl RouteMetrics {
 /// One backend's handles.
 #[derive(Clone, Debug)]
 pub(crate) struct BackendMetrics {
-    outcomes: Arc<[Counter; 5]>,
+    outcomes: Arc<[Counter; 4]>,
     healthy: Gauge,
 }
 
 impl BackendMetrics {
-    /// Counts one request's outcome.
+    /// Counts one request's outcome (`Unavailable` is counted per upstream, with
+    /// `backend="none"`, so a backend has no series for it).
     pub(crate) fn count(&self, outcome: UpstreamOutcome) {
-        self.outcomes[outcome as usize].inc();
+        if let Some(counter) = self.outcomes.get(outcome as usize) {
+            counter.inc();
+        }
     }
 
     /// Sets the `shadowgate_backend_healthy` gauge.
@@ -252,6 +255,11 @@ mod tests {
         );
         assert!(text.contains("shadowgate_upstream_requests_total{upstream=\"prod\",backend=\"http://a\",outcome=\"timeout\"} 1"), "{text}");
         assert!(text.contains("shadowgate_upstream_requests_total{upstream=\"prod\",backend=\"none\",outcome=\"unavailable\"} 1"), "{text}");
+        // A backend has no `unavailable` series: that outcome has no backend.
+        assert!(
+            !text.contains("backend=\"http://a\",outcome=\"unavailable\""),
+            "{text}"
+        );
         assert!(
             text.contains("shadowgate_backend_healthy{upstream=\"prod\",backend=\"http://a\"} 0"),
             "{text}"
