@@ -53,6 +53,9 @@ pub enum AppError {
     /// The mirror could not be built (for example two targets with the same name).
     #[error("mirror: {0}")]
     Mirror(#[from] shadowgate::BuildError),
+    /// A reload configures a target under the name of one added at run time.
+    #[error("mirror target {0:?} was added at run time (admin API or state file); remove it there before configuring it")]
+    RuntimeTarget(String),
     /// The admin users file is unreadable or malformed (the error names the file and line).
     #[error(transparent)]
     AuthFile(#[from] AuthFileError),
@@ -143,6 +146,7 @@ impl App {
             stack.clone(),
             proxy_metrics,
             tls.clone(),
+            runtime_targets.clone(),
         );
         let registry = Arc::new(registry);
         let ready_stack = stack.clone();

@@ -1,9 +1,10 @@
 //! [`Reloader`]: applies a new config to a running app (SIGHUP in the binary). The new
 //! settings were validated by the caller; the new request path is built first, and only when
-//! that succeeds are the mirror's config targets brought in line and the path swapped in, in
-//! one atomic store. Requests in flight finish on the old path. Targets whose settings did not
-//! change keep their queue and workers; runtime targets (added through the admin API) are not
-//! touched.
+//! that succeeds are the mirror's config targets brought in line (each change one atomic swap
+//! of the target set) and then the path swapped in with one atomic store. Requests in flight
+//! finish on the old path. Targets whose settings did not change keep their queue and workers;
+//! runtime targets (added through the admin API) are never touched, and a config target that
+//! would take a runtime target's name is refused.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use shadowgate::MirrorLayer;
 
+use crate::admin::RuntimeTargets;
 use crate::app::AppError;
 use crate::metrics::ProxyMetrics;
 use crate::settings::{Limits, Settings};
@@ -30,6 +32,7 @@ struct Inner {
     stack: SharedStack,
     metrics: ProxyMetrics,
     tls: TlsHandle,
+    runtime: Arc<RuntimeTargets>,
     /// One reload at a time, and what the last one left.
     current: Mutex<Current>,
 }
@@ -71,6 +74,7 @@ impl Reloader {
         stack: SharedStack,
         metrics: ProxyMetrics,
         tls: TlsHandle,
+        runtime: Arc<RuntimeTargets>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -78,6 +82,7 @@ impl Reloader {
                 stack,
                 metrics,
                 tls,
+                runtime,
                 current: Mutex::new(Current::of(settings)),
             }),
         }
@@ -90,11 +95,17 @@ impl Reloader {
             .current
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut names = HashSet::new();
+        let next = Current::of(settings);
         for t in &settings.mirrors {
-            if !names.insert(t.name().to_owned()) {
-                return Err(shadowgate::BuildError::DuplicateTarget(t.name().to_owned()).into());
+            if inner.runtime.is_runtime(t.name()) {
+                return Err(AppError::RuntimeTarget(t.name().to_owned()));
             }
+        }
+        if next.targets.len() != settings.mirrors.len() {
+            let mut seen = HashSet::new();
+            let dup = settings.mirrors.iter().find(|t| !seen.insert(t.name()));
+            let name = dup.map_or_else(String::new, |t| t.name().to_owned());
+            return Err(shadowgate::BuildError::DuplicateTarget(name).into());
         }
         let stack = Stack::build(settings, &inner.mirror, &inner.metrics)?;
 
@@ -113,7 +124,7 @@ impl Reloader {
                 }
             }
         }
-        for gone in current.targets.difference(&names) {
+        for gone in current.targets.difference(&next.targets) {
             if inner.mirror.remove_target(gone) {
                 report.removed.push(gone.clone());
             }
@@ -128,7 +139,6 @@ impl Reloader {
             None => {}
         }
 
-        let next = Current::of(settings);
         if next.listen != current.listen {
             report.need_restart.push("listen");
         }

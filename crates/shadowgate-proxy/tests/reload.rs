@@ -143,3 +143,29 @@ async fn settings_that_need_a_restart_are_reported() {
     assert_eq!(fetch(&app.url("/")).await.text(), "up");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_config_target_with_a_runtime_targets_name_is_refused() {
+    let up = named("up").await;
+    let runtime = named("runtime").await;
+    let app = start(settings(&[up.url()])).await;
+    let put = http::Request::builder()
+        .method(http::Method::PUT)
+        .uri(app.admin_url(&format!("/targets?url={}", runtime.url())))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(send(&http1(), put).await.status, StatusCode::OK);
+
+    // A config target named like the runtime one (a --mirror flag target is named by its URL).
+    let mut s = settings(&[up.url()]);
+    s.mirrors = vec![TargetConfig::builder(runtime.url())
+        .sample(0.0)
+        .build()
+        .unwrap()];
+    let err = app.reloader.reload(&s).unwrap_err().to_string();
+    assert!(err.contains("added at run time"), "{err}");
+    // The runtime target is as it was: sampled at 1, it still gets a copy.
+    fetch(&app.url("/x")).await;
+    runtime.wait_for(1, PROMPT).await;
+    app.stop().await;
+}
