@@ -154,11 +154,14 @@ fn mirror(t: &TargetConfig, url: Option<String>) -> RawMirror {
         }),
         headers: Some(RawMirrorHeaders {
             add,
-            remove: t
-                .remove_headers()
-                .iter()
-                .map(|n| n.as_str().to_owned())
-                .collect(),
+            // A table's removals include its `[mirror_defaults]` ones; once each, so that the
+            // printed config, read and printed again, gives the same text.
+            remove: t.remove_headers().iter().fold(Vec::new(), |mut names, n| {
+                if !names.iter().any(|m: &String| m == n.as_str()) {
+                    names.push(n.as_str().to_owned());
+                }
+                names
+            }),
         }),
         methods: Some(t.methods().iter().map(|m| m.as_str().to_owned()).collect()),
         circuit: Some(RawCircuit {

@@ -41,8 +41,7 @@ pub(super) fn defaults(
                 Some(v),
                 Duration::ZERO,
             )
-        })
-        .filter(|d| !d.is_zero());
+        });
     let circuit = (
         shadowgate::DEFAULT_CIRCUIT_FAILURES,
         shadowgate::DEFAULT_CIRCUIT_RETRY_AFTER,
