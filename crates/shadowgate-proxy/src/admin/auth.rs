@@ -180,8 +180,21 @@ impl Users {
             // bcrypt compares its digests in constant time itself.
             Some(Secret::Bcrypt(hash)) => bcrypt::verify(&password, hash).unwrap_or(false),
             None => {
-                // The same kind of work as for a known user with a plain password.
-                let _ = bool::from(password.as_slice().ct_eq(&password));
+                // The same work as for a known user: a bcrypt verify against one of the file's
+                // hashes when it has any (else an unknown user would answer tens of
+                // milliseconds sooner than a bcrypt one), a constant-time compare otherwise.
+                let hash = self.users.iter().find_map(|(_, s)| match s {
+                    Secret::Bcrypt(hash) => Some(hash),
+                    Secret::Plain(_) => None,
+                });
+                match hash {
+                    Some(hash) => {
+                        let _ = bcrypt::verify(&password, hash);
+                    }
+                    None => {
+                        let _ = bool::from(password.as_slice().ct_eq(&password));
+                    }
+                }
                 return Err((Refusal::UnknownUser, Some(user_name)));
             }
         };
