@@ -160,7 +160,7 @@ async fn ip_hash_keeps_each_client_on_one_backend() {
     for last in 2..=13u8 {
         let client = client_from(IpAddr::from([127, 0, 0, last]));
         for _ in 0..5 {
-            // A fresh connection each time, so a new source port does not matter.
+            // One keep-alive connection per client address; the hash ignores the port anyway.
             let answer = send(&client, get(&app.url("/sticky"))).await;
             assert_eq!(answer.status, 200);
         }

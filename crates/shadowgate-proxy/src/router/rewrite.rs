@@ -2,7 +2,6 @@
 //! service between the mirror and the forwarder that applies it. The mirror has captured the
 //! copy's head by then, so the copy keeps the client's path.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -40,21 +39,34 @@ impl Rewrite {
     /// match (the route matched it, so only a bug gets there) or cannot form a URI.
     pub(crate) fn apply(&self, pq: &PathAndQuery) -> Option<PathAndQuery> {
         let path = pq.path();
-        let replaced: Cow<'_, str> = match &self.matched {
+        let mut out = String::with_capacity(path.len() + self.with.len() + 8);
+        let mut push = |piece: &str| {
+            if piece.is_empty() {
+                return;
+            }
+            if out.is_empty() && !piece.starts_with('/') {
+                out.push('/');
+            }
+            out.push_str(piece);
+        };
+        match &self.matched {
             PathMatch::Any => return None,
-            PathMatch::Exact(_) => Cow::Borrowed(&self.with),
+            PathMatch::Exact(_) => push(&self.with),
             PathMatch::Prefix(prefix) => {
                 let rest = path.get(prefix.len()..)?;
-                Cow::Owned(format!("{}{rest}", self.with))
+                push(&self.with);
+                push(rest);
             }
-            PathMatch::Regex(re) => re.replace(path, &*self.with),
-        };
-        let slash = if replaced.starts_with('/') { "" } else { "/" };
-        let joined = match pq.query() {
-            Some(q) => format!("{slash}{replaced}?{q}"),
-            None => format!("{slash}{replaced}"),
-        };
-        PathAndQuery::try_from(joined).ok()
+            PathMatch::Regex(re) => push(&re.replace(path, &*self.with)),
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        if let Some(q) = pq.query() {
+            out.push('?');
+            out.push_str(q);
+        }
+        PathAndQuery::try_from(out).ok()
     }
 }
 
@@ -88,13 +100,10 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> S::Future {
         if let Some(rewrite) = &self.rewrite {
-            let rewritten = req.uri().path_and_query().and_then(|pq| rewrite.apply(pq));
-            if let Some(pq) = rewritten {
-                let mut parts = req.uri().clone().into_parts();
-                parts.path_and_query = Some(pq);
-                if let Ok(uri) = Uri::from_parts(parts) {
-                    *req.uri_mut() = uri;
-                }
+            // The forwarder takes only the path and query from here (the backend gives the
+            // rest, and `Host` was taken from the request already).
+            if let Some(pq) = req.uri().path_and_query().and_then(|pq| rewrite.apply(pq)) {
+                *req.uri_mut() = Uri::from(pq);
             }
         }
         self.inner.call(req)
