@@ -214,15 +214,15 @@ async fn a_client_that_never_starts_the_handshake_is_cut_at_the_header_read_time
 }
 
 #[tokio::test]
-async fn a_replaced_certificate_serves_new_connections_without_closing_the_listener() {
+async fn a_reloaded_certificate_serves_new_connections_without_closing_the_listener() {
     let upstream = RecordingServer::start().await.unwrap();
     let first = Identity::new();
     let second = Identity::new();
     let mut s = settings(&[upstream.url()]);
     s.tls = Some(first.settings());
-    let app = App::build(s).await.unwrap();
+    let app = App::build(s.clone()).await.unwrap();
     let addr = app.listen_addr();
-    let handle = app.tls_handle();
+    let reloader = app.reloader();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(async move {
         let _ = rx.await;
@@ -233,7 +233,9 @@ async fn a_replaced_certificate_serves_new_connections_without_closing_the_liste
         old.get_ref().1.peer_certificates().unwrap()[0].as_ref(),
         &first.der[..]
     );
-    handle.set_tls(Some(second.settings().server_config));
+    s.tls = Some(second.settings());
+    let report = reloader.reload(&s).unwrap();
+    assert!(report.need_restart.is_empty(), "{report:?}");
 
     let new = connect(addr, &second.der, b"h2").await;
     assert_eq!(
@@ -243,6 +245,12 @@ async fn a_replaced_certificate_serves_new_connections_without_closing_the_liste
     assert_eq!(get_over(new, "/new").await.1, 200);
     // The connection made before the swap keeps working.
     assert_eq!(get_over(old, "/old").await.1, 200);
+
+    // Turning TLS off needs a restart: the listener stays HTTPS with the second certificate.
+    s.tls = None;
+    assert_eq!(reloader.reload(&s).unwrap().need_restart, ["tls"]);
+    let still = connect(addr, &second.der, b"http/1.1").await;
+    assert_eq!(get_over(still, "/still").await.1, 200);
 
     tx.send(()).unwrap();
     tokio::time::timeout(PROMPT, task)
