@@ -243,6 +243,7 @@ async fn failing_runtime_target_is_removed_after_remove_after_while_a_persistent
     put_ok(&app, &format!("url={kept}&persistent=true")).await;
 
     // One copy each opens their circuits (connections are refused).
+    let sent = std::time::Instant::now();
     assert_eq!(fetch(&app.url("/x")).await.status, 200);
     let mut gone = false;
     let deadline = tokio::time::Instant::now() + PROMPT;
@@ -252,6 +253,12 @@ async fn failing_runtime_target_is_removed_after_remove_after_while_a_persistent
     }
 
     assert!(gone, "the failing runtime target was not removed");
+    // Not before it had been failing for `remove_after` (its circuit opened after `sent`).
+    let after = sent.elapsed();
+    assert!(
+        after >= Duration::from_millis(500),
+        "removed after only {after:?}"
+    );
     let mut left = listed_urls(&app).await;
     left.sort();
     let mut want = vec![config_dead.clone(), kept.clone()];

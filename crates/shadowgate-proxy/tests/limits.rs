@@ -277,10 +277,15 @@ async fn an_idle_http1_connection_is_closed_at_the_idle_timeout_but_slow_request
     idle.write_all(b"GET /quick HTTP/1.1\r\nHost: example.com\r\n\r\n")
         .await
         .unwrap();
+    let asked = std::time::Instant::now();
     let rest = read_until_closed(&mut idle).await;
+    let waited = asked.elapsed();
     let rest = String::from_utf8_lossy(&rest);
     assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
     assert!(rest.ends_with("ok"), "{rest}");
+    // Closed by the idle rule: not at once, and well before the 5 s header read timeout.
+    assert!(waited >= SHORT / 2, "closed after only {waited:?}");
+    assert!(waited < Duration::from_secs(4), "closed after {waited:?}");
 
     let slow = slow.await.unwrap().unwrap();
     let slow = String::from_utf8_lossy(&slow);

@@ -43,7 +43,7 @@ impl RuntimeTargets {
                 .collect();
             match self.remove_locked(&names).await {
                 Ok(()) => {
-                    for (name, failing_for) in &failing {
+                    for (name, failing_for) in failing.iter().filter(|(n, _)| names.contains(n)) {
                         tracing::warn!(url = %name, ?failing_for, remove_after = ?limit, "runtime target removed: it kept failing");
                     }
                 }
