@@ -233,3 +233,75 @@ async fn max_connections_frees_the_slot_when_each_response_ends() {
     assert_eq!(backend.count(), 50);
     app.stop().await;
 }
+
+/// A backend that answers its first request with a chunked body it keeps open until `release`
+/// fires, and every later one at once.
+async fn held_body_backend() -> (String, tokio::sync::oneshot::Sender<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let held = std::sync::Arc::new(tokio::sync::Mutex::new(Some(held)));
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let held = held.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let wait = held.lock().await.take();
+                        let head =
+                            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n";
+                        if tcp.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if let Some(wait) = wait {
+                            let _ = wait.await;
+                        }
+                        if tcp.write_all(b"0\r\n\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (url, release)
+}
+
+#[tokio::test]
+async fn max_connections_holds_the_slot_until_the_response_body_ends() {
+    use http_body_util::BodyExt;
+    let (backend, release) = held_body_backend().await;
+    let mut s = settings(&[backend]);
+    s.upstreams[0].max_connections = 1;
+    let app = start(s).await;
+    let client = http1();
+
+    // The head is back, the body is still streaming: the backend's one slot is taken.
+    let first = tokio::time::timeout(PROMPT, client.request(get(&app.url("/long"))))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        send(&http1(), get(&app.url("/meanwhile"))).await.status,
+        503
+    );
+
+    release.send(()).unwrap();
+    let body = tokio::time::timeout(PROMPT, first.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"first");
+    assert_eq!(send(&http1(), get(&app.url("/after"))).await.status, 200);
+    app.stop().await;
+}
