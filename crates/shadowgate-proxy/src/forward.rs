@@ -22,8 +22,9 @@ use shadowgate::{remove_hop_by_hop, ClientAddr, MirrorBody};
 use tokio::time::Timeout;
 
 use crate::body::ProxyBody;
+use crate::chain::ErrorChain;
 use crate::metrics::UpstreamOutcome;
-use crate::rescue::{rescue, unavailable, ErrorChain};
+use crate::rescue::{rescue, unavailable};
 use crate::upgrade::{self, PendingUpgrade};
 use crate::upstream::{Lease, Upstream, UpstreamBody};
 

@@ -92,21 +92,6 @@ pub(crate) fn rescue(error: &(dyn Error + 'static)) -> Rescue {
     FAILED
 }
 
-/// Displays an error with its causes: `outer: cause: root cause`.
-pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cause = self.0.source();
-        while let Some(e) = cause {
-            write!(f, ": {e}")?;
-            cause = e.source();
-        }
-        Ok(())
-    }
-}
-
 impl Rescue {
     /// The short `text/plain` response.
     pub(crate) fn response(self) -> Response<ProxyBody> {

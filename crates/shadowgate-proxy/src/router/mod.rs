@@ -56,9 +56,11 @@ pub(crate) enum Action {
 /// Why the routes could not be built (validation normally catches it first).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("route {route:?}: upstream {upstream:?} is not defined")]
-pub(crate) struct UnknownUpstream {
-    pub(crate) route: String,
-    pub(crate) upstream: String,
+pub struct UnknownUpstream {
+    /// The route's name.
+    pub route: String,
+    /// The upstream it names.
+    pub upstream: String,
 }
 
 /// The routes in order, and the answer for a request none takes.
