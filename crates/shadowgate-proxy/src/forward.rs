@@ -11,8 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, UPGRADE};
+use http::header::UPGRADE;
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body;
@@ -21,6 +20,7 @@ use pin_project_lite::pin_project;
 use shadowgate::{remove_hop_by_hop, ClientAddr, MirrorBody};
 use tokio::time::Timeout;
 
+use crate::answer::Answer;
 use crate::body::ProxyBody;
 use crate::chain::ErrorChain;
 use crate::metrics::UpstreamOutcome;
@@ -155,29 +155,11 @@ fn rescue_response(
 }
 
 fn connect_not_allowed() -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(Bytes::from_static(
-        b"405 Method Not Allowed: CONNECT is not proxied\n",
-    )));
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(
-        ALLOW,
-        HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
-    );
-    response
-}
-
-/// The answer when a future is polled after it finished (a caller's bug; answer, never panic).
-fn polled_again() -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(Bytes::from_static(
-        b"500 Internal Server Error: response already taken\n",
-    )));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
+    Answer::not_allowed(
+        "405 Method Not Allowed: CONNECT is not proxied\n",
+        "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+    )
+    .into_response()
 }
 
 pin_project! {
@@ -222,7 +204,9 @@ impl Future for ForwardFuture {
         loop {
             let next = match this.state.as_mut().project() {
                 StateProj::Ready { response } => {
-                    return Poll::Ready(Ok(response.take().unwrap_or_else(polled_again)))
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .expect("a forward future is not polled again after it completed")))
                 }
                 StateProj::Waiting {
                     response,
@@ -231,9 +215,9 @@ impl Future for ForwardFuture {
                     retry,
                 } => {
                     let result = ready!(response.poll(cx));
-                    let Some(lease) = lease.take() else {
-                        return Poll::Ready(Ok(polled_again()));
-                    };
+                    let lease = lease
+                        .take()
+                        .expect("a forward future has its lease until it completes, and is not polled again");
                     let error = match result {
                         Ok(Ok(response)) => {
                             lease.count(UpstreamOutcome::Ok);

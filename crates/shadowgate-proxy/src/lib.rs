@@ -21,6 +21,7 @@
 //! ```
 
 mod admin;
+mod answer;
 mod app;
 mod body;
 mod chain;

@@ -4,10 +4,9 @@
 use std::error::Error;
 use std::io;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
 
+use crate::answer::Answer;
 use crate::body::ProxyBody;
 use crate::metrics::UpstreamOutcome;
 use crate::upstream::Unavailable;
@@ -95,14 +94,7 @@ pub(crate) fn rescue(error: &(dyn Error + 'static)) -> Rescue {
 impl Rescue {
     /// The short `text/plain` response.
     pub(crate) fn response(self) -> Response<ProxyBody> {
-        let mut response =
-            Response::new(ProxyBody::full(Bytes::from_static(self.message.as_bytes())));
-        *response.status_mut() = self.status;
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        response
+        Answer::text(self.status, self.message).into_response()
     }
 }
 

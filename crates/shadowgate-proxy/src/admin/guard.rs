@@ -12,7 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use super::auth::{Refusal, CHALLENGE};
-use super::{text, Admin, Answer};
+use super::Admin;
+use crate::answer::Answer;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
@@ -80,10 +81,9 @@ impl Admin {
                 "admin login failed"
             ),
         }
-        let mut answer = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-        answer
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
-        Some(answer)
+        Some(
+            Answer::text(StatusCode::UNAUTHORIZED, "unauthorized\n")
+                .header(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE)),
+        )
     }
 }
