@@ -92,7 +92,7 @@ impl tower::Service<Request<MirrorBody<Incoming>>> for Forward {
                 client,
             })
         });
-        let response = match send(&lease, parts, UpstreamBody::Mirror { body }) {
+        let response = match send(&lease, parts, UpstreamBody::Client { body }) {
             Ok(response) => response,
             Err(e) => return ForwardFuture::ready(rescue_response(&e, &lease)),
         };
