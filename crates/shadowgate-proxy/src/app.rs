@@ -47,11 +47,12 @@ impl App {
             .as_deref()
             .map(Users::load)
             .transpose()?;
-        let mut registry = Registry::with_prefix("shadowgate");
+        let mut registry = Registry::with_prefix(crate::metrics::PREFIX);
         let auth_metrics = AuthMetrics::register(&mut registry);
         let proxy_metrics = ProxyMetrics::register(&mut registry);
 
-        let mut mirror = MirrorLayer::builder().metrics(MirrorMetrics::register(&mut registry));
+        let mirror_metrics = MirrorMetrics::register(&mut registry);
+        let mut mirror = MirrorLayer::builder().metrics(mirror_metrics.clone());
         for target in &settings.mirrors {
             mirror = mirror.target(target.clone());
         }
@@ -94,7 +95,7 @@ impl App {
             &settings,
             mirror.clone(),
             stack.clone(),
-            proxy_metrics,
+            proxy_metrics.clone(),
             tls.clone(),
             runtime_targets.clone(),
         );
@@ -102,6 +103,8 @@ impl App {
         let ready_stack = stack.clone();
         let admin_api = Arc::new(Admin {
             registry,
+            proxy_metrics,
+            mirror_metrics,
             targets: runtime_targets.clone(),
             users,
             auth_metrics,

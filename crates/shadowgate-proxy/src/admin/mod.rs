@@ -24,7 +24,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use prometheus_client::registry::Registry;
 
+use shadowgate::MirrorMetrics;
+
 use crate::answer::Answer;
+use crate::metrics::ProxyMetrics;
 
 pub use auth::AuthFileError;
 pub(crate) use auth::Users;
@@ -44,6 +47,9 @@ pub(crate) type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
 /// What every admin connection shares.
 pub(crate) struct Admin {
     pub(crate) registry: Arc<Registry>,
+    /// The handles `/stats` reads (`/metrics` encodes the registry they are registered in).
+    pub(crate) proxy_metrics: ProxyMetrics,
+    pub(crate) mirror_metrics: MirrorMetrics,
     pub(crate) targets: Arc<RuntimeTargets>,
     pub(crate) users: Option<Users>,
     pub(crate) auth_metrics: AuthMetrics,
@@ -95,13 +101,13 @@ impl Admin {
                 }
             }),
             "/stats" => only_get(req).unwrap_or_else(|| {
-                match stats::stats_json(&self.registry, &self.targets.listing()) {
-                    Ok(v) => Answer::json(StatusCode::OK, &v),
-                    Err(_) => Answer::text(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "stats could not be encoded\n",
-                    ),
-                }
+                let series = [
+                    self.auth_metrics.series(),
+                    self.proxy_metrics.series(),
+                    self.mirror_metrics.series(),
+                ];
+                let stats = stats::stats_json(&self.targets.listing(), series.concat());
+                Answer::json(StatusCode::OK, &stats)
             }),
             _ => Answer::text(StatusCode::NOT_FOUND, "not found\n"),
         }
