@@ -135,21 +135,9 @@ impl App {
         self.admin.as_ref().map(|(_, addr)| *addr)
     }
 
-    /// The handle that replaces the proxy listener's TLS configuration while it runs (a reload
-    /// does it through [`Reloader`]).
-    pub fn tls_handle(&self) -> TlsHandle {
-        self.tls.clone()
-    }
-
     /// The mirror, for [`MirrorLayer::stats`] and run-time targets.
     pub fn mirror(&self) -> &MirrorLayer {
         &self.mirror
-    }
-
-    /// Whether every upstream has a healthy backend (what `/readyz` answers, with the
-    /// listeners up).
-    pub fn is_ready(&self) -> bool {
-        self.stack.load().is_ready()
     }
 
     /// A handle that applies a new config to this app while it runs (SIGHUP in the binary).

@@ -16,7 +16,7 @@ use crate::upstream::Lease;
 
 /// A response body: the upstream's, streamed, or the proxy's own bytes.
 #[derive(Debug)]
-pub struct ProxyBody {
+pub(crate) struct ProxyBody {
     kind: Kind,
     /// Observes the request duration when the body is done (or dropped unfinished).
     timer: Option<Timer>,
