@@ -180,8 +180,9 @@ pin_project! {
             upgrade: Option<PendingUpgrade>,
             retry: Option<Box<Retry>>,
         },
+        // `std::future::Ready` panics if polled after it completed, as a finished future may.
         Ready {
-            response: Option<Response<ProxyBody>>,
+            response: std::future::Ready<Response<ProxyBody>>,
         },
     }
 }
@@ -190,7 +191,7 @@ impl ForwardFuture {
     fn ready(response: Response<ProxyBody>) -> Self {
         Self {
             state: State::Ready {
-                response: Some(response),
+                response: std::future::ready(response),
             },
         }
     }
@@ -203,11 +204,7 @@ impl Future for ForwardFuture {
         let mut this = self.project();
         loop {
             let next = match this.state.as_mut().project() {
-                StateProj::Ready { response } => {
-                    return Poll::Ready(Ok(response
-                        .take()
-                        .expect("a forward future is not polled again after it completed")))
-                }
+                StateProj::Ready { response } => return Pin::new(response).poll(cx).map(Ok),
                 StateProj::Waiting {
                     response,
                     lease,
@@ -215,9 +212,13 @@ impl Future for ForwardFuture {
                     retry,
                 } => {
                     let result = ready!(response.poll(cx));
+                    #[allow(
+                        clippy::expect_used,
+                        reason = "an invariant of this state machine, not a runtime failure"
+                    )]
                     let lease = lease
                         .take()
-                        .expect("a forward future has its lease until it completes, and is not polled again");
+                        .expect("a waiting ForwardFuture holds its lease until it completes");
                     let error = match result {
                         Ok(Ok(response)) => {
                             lease.count(UpstreamOutcome::Ok);

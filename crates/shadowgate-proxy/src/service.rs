@@ -101,8 +101,9 @@ pin_project! {
             #[pin]
             inner: shadowgate::ResponseFuture<ForwardFuture>,
         },
+        // `std::future::Ready` panics if polled after it completed, as a finished future may.
         Ready {
-            response: Option<Response<ProxyBody>>,
+            response: std::future::Ready<Response<ProxyBody>>,
         },
     }
 }
@@ -111,7 +112,7 @@ impl ResponseFuture {
     fn ready(answer: Answer, start: Instant, stack: Arc<Stack>, route: Option<usize>) -> Self {
         Self {
             state: State::Ready {
-                response: Some(answer.into_response()),
+                response: std::future::ready(answer.into_response()),
             },
             start,
             stack,
@@ -130,9 +131,7 @@ impl Future for ResponseFuture {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
-            StateProj::Ready { response } => response
-                .take()
-                .expect("a response future is not polled again after it completed"),
+            StateProj::Ready { response } => ready!(Pin::new(response).poll(cx)),
         };
         let metrics = this.stack.router.metrics(*this.route);
         metrics.response(response.status());
