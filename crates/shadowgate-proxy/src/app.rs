@@ -3,7 +3,6 @@
 //! applies a new config to a running app.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,10 +12,8 @@ use shadowgate::{MirrorLayer, MirrorMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{
-    Admin, AdminService, AuthFileError, AuthMetrics, RuntimeTargets, StateFile, StateFileError,
-    Users,
-};
+use crate::admin::{Admin, AdminService, AuthMetrics, RuntimeTargets, StateFile, Users};
+use crate::error::AppError;
 use crate::metrics::ProxyMetrics;
 use crate::reload::Reloader;
 use crate::server::{self, Drain, Stop};
@@ -24,53 +21,6 @@ use crate::service::ProxyService;
 use crate::settings::Settings;
 use crate::stack::{SharedStack, Stack};
 use crate::tls::TlsHandle;
-
-/// Why the app could not be built, run or reloaded. Each variant names the offending address
-/// or value.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AppError {
-    /// No primary upstream was given.
-    #[error("no upstream: at least one --upstream URL is required")]
-    NoUpstream,
-    /// An upstream that cannot be built (a backend URL the proxy cannot forward to, …).
-    #[error(transparent)]
-    Upstream(#[from] crate::upstream::UpstreamError),
-    /// A route that cannot be built (for example it names an upstream that does not exist).
-    #[error("{0}")]
-    Route(String),
-    /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({listener} listener): {source}")]
-    Bind {
-        /// `"proxy"` or `"admin"`.
-        listener: &'static str,
-        /// The address.
-        addr: SocketAddr,
-        /// The operating system's reason (for example, address in use).
-        #[source]
-        source: io::Error,
-    },
-    /// The mirror could not be built (for example two targets with the same name).
-    #[error("mirror: {0}")]
-    Mirror(#[from] shadowgate::BuildError),
-    /// A reload configures a target under the name of one added at run time.
-    #[error("mirror target {0:?} was added at run time (admin API or state file); remove it there before configuring it")]
-    RuntimeTarget(String),
-    /// The admin users file is unreadable or malformed (the error names the file and line).
-    #[error(transparent)]
-    AuthFile(#[from] AuthFileError),
-    /// The state file is unreadable or corrupt (it is left untouched).
-    #[error(transparent)]
-    StateFile(#[from] StateFileError),
-}
-
-impl AppError {
-    /// Whether the error is in the settings or the files they name (the binary exits 64), rather
-    /// than a runtime failure such as an address in use (exit 1).
-    pub fn is_config_error(&self) -> bool {
-        !matches!(self, AppError::Bind { .. })
-    }
-}
 
 /// The proxy, bound and ready to serve.
 #[derive(Debug)]
@@ -97,11 +47,12 @@ impl App {
             .as_deref()
             .map(Users::load)
             .transpose()?;
-        let mut registry = Registry::with_prefix("shadowgate");
+        let mut registry = Registry::with_prefix(crate::metrics::PREFIX);
         let auth_metrics = AuthMetrics::register(&mut registry);
         let proxy_metrics = ProxyMetrics::register(&mut registry);
 
-        let mut mirror = MirrorLayer::builder().metrics(MirrorMetrics::register(&mut registry));
+        let mirror_metrics = MirrorMetrics::register(&mut registry);
+        let mut mirror = MirrorLayer::builder().metrics(mirror_metrics.clone());
         for target in &settings.mirrors {
             mirror = mirror.target(target.clone());
         }
@@ -144,7 +95,7 @@ impl App {
             &settings,
             mirror.clone(),
             stack.clone(),
-            proxy_metrics,
+            proxy_metrics.clone(),
             tls.clone(),
             runtime_targets.clone(),
         );
@@ -152,6 +103,8 @@ impl App {
         let ready_stack = stack.clone();
         let admin_api = Arc::new(Admin {
             registry,
+            proxy_metrics,
+            mirror_metrics,
             targets: runtime_targets.clone(),
             users,
             auth_metrics,
@@ -182,21 +135,9 @@ impl App {
         self.admin.as_ref().map(|(_, addr)| *addr)
     }
 
-    /// The handle that replaces the proxy listener's TLS configuration while it runs (a reload
-    /// does it through [`Reloader`]).
-    pub fn tls_handle(&self) -> TlsHandle {
-        self.tls.clone()
-    }
-
     /// The mirror, for [`MirrorLayer::stats`] and run-time targets.
     pub fn mirror(&self) -> &MirrorLayer {
         &self.mirror
-    }
-
-    /// Whether every upstream has a healthy backend (what `/readyz` answers, with the
-    /// listeners up).
-    pub fn is_ready(&self) -> bool {
-        self.stack.load().is_ready()
     }
 
     /// A handle that applies a new config to this app while it runs (SIGHUP in the binary).

@@ -16,7 +16,7 @@ use crate::upstream::Lease;
 
 /// A response body: the upstream's, streamed, or the proxy's own bytes.
 #[derive(Debug)]
-pub struct ProxyBody {
+pub(crate) struct ProxyBody {
     kind: Kind,
     /// Observes the request duration when the body is done (or dropped unfinished).
     timer: Option<Timer>,
@@ -51,6 +51,12 @@ impl ProxyBody {
     /// Records the time since `start` in `histogram` once the body is finished or dropped.
     pub(crate) fn time(&mut self, start: Instant, histogram: DurationHistogram) {
         self.timer = Some(Timer { start, histogram });
+    }
+}
+
+impl From<Bytes> for ProxyBody {
+    fn from(bytes: Bytes) -> Self {
+        Self::full(bytes)
     }
 }
 

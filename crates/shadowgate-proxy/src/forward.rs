@@ -11,8 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, UPGRADE};
+use http::header::UPGRADE;
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body;
@@ -21,9 +20,11 @@ use pin_project_lite::pin_project;
 use shadowgate::{remove_hop_by_hop, ClientAddr, MirrorBody};
 use tokio::time::Timeout;
 
+use crate::answer::Answer;
 use crate::body::ProxyBody;
+use crate::chain::ErrorChain;
 use crate::metrics::UpstreamOutcome;
-use crate::rescue::{rescue, unavailable, ErrorChain};
+use crate::rescue::{rescue, unavailable};
 use crate::upgrade::{self, PendingUpgrade};
 use crate::upstream::{Lease, Upstream, UpstreamBody};
 
@@ -91,7 +92,7 @@ impl tower::Service<Request<MirrorBody<Incoming>>> for Forward {
                 client,
             })
         });
-        let response = match send(&lease, parts, UpstreamBody::Mirror { body }) {
+        let response = match send(&lease, parts, UpstreamBody::Client { body }) {
             Ok(response) => response,
             Err(e) => return ForwardFuture::ready(rescue_response(&e, &lease)),
         };
@@ -154,29 +155,11 @@ fn rescue_response(
 }
 
 fn connect_not_allowed() -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(Bytes::from_static(
-        b"405 Method Not Allowed: CONNECT is not proxied\n",
-    )));
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(
-        ALLOW,
-        HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
-    );
-    response
-}
-
-/// The answer when a future is polled after it finished (a caller's bug; answer, never panic).
-fn polled_again() -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(Bytes::from_static(
-        b"500 Internal Server Error: response already taken\n",
-    )));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
+    Answer::not_allowed(
+        "405 Method Not Allowed: CONNECT is not proxied\n",
+        "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+    )
+    .into_response()
 }
 
 pin_project! {
@@ -197,8 +180,9 @@ pin_project! {
             upgrade: Option<PendingUpgrade>,
             retry: Option<Box<Retry>>,
         },
+        // `std::future::Ready` panics if polled after it completed, as a finished future may.
         Ready {
-            response: Option<Response<ProxyBody>>,
+            response: std::future::Ready<Response<ProxyBody>>,
         },
     }
 }
@@ -207,7 +191,7 @@ impl ForwardFuture {
     fn ready(response: Response<ProxyBody>) -> Self {
         Self {
             state: State::Ready {
-                response: Some(response),
+                response: std::future::ready(response),
             },
         }
     }
@@ -220,9 +204,7 @@ impl Future for ForwardFuture {
         let mut this = self.project();
         loop {
             let next = match this.state.as_mut().project() {
-                StateProj::Ready { response } => {
-                    return Poll::Ready(Ok(response.take().unwrap_or_else(polled_again)))
-                }
+                StateProj::Ready { response } => return Pin::new(response).poll(cx).map(Ok),
                 StateProj::Waiting {
                     response,
                     lease,
@@ -230,9 +212,13 @@ impl Future for ForwardFuture {
                     retry,
                 } => {
                     let result = ready!(response.poll(cx));
-                    let Some(lease) = lease.take() else {
-                        return Poll::Ready(Ok(polled_again()));
-                    };
+                    #[allow(
+                        clippy::expect_used,
+                        reason = "an invariant of this state machine, not a runtime failure"
+                    )]
+                    let lease = lease
+                        .take()
+                        .expect("a waiting ForwardFuture holds its lease until it completes");
                     let error = match result {
                         Ok(Ok(response)) => {
                             lease.count(UpstreamOutcome::Ok);

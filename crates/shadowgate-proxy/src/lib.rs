@@ -21,14 +21,15 @@
 //! ```
 
 mod admin;
+mod answer;
 mod app;
 mod body;
+mod chain;
 pub mod cli;
 pub mod config;
-pub mod demo;
+mod error;
 mod forward;
 mod forwarded;
-pub mod log;
 mod metrics;
 mod reload;
 mod rescue;
@@ -43,8 +44,10 @@ mod upgrade;
 mod upstream;
 
 pub use admin::{AuthFileError, StateFileError};
-pub use app::{App, AppError};
+pub use app::App;
+pub use error::AppError;
 pub use reload::{ReloadReport, Reloader};
+pub use router::UnknownUpstream;
 pub use settings::*;
 pub use signal::Signals;
 pub use upstream::UpstreamError;

@@ -2,7 +2,8 @@
 //! upstream requests per backend and outcome, and each backend's health. Every handle is resolved
 //! when the app is built; the request path only bumps atomics (no lock, no label formatting).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,9 +11,18 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use shadowgate::DurationHistogram;
+use shadowgate::{DurationHistogram, Series, SeriesValue};
 #[cfg(test)]
 use std::time::Duration;
+
+/// The prefix of every metric name (the registry's).
+pub(crate) const PREFIX: &str = "shadowgate";
+
+// The family names, registered under the prefix.
+const REQUESTS: &str = "requests";
+const DURATION: &str = "request_duration_seconds";
+const UPSTREAM: &str = "upstream_requests";
+const HEALTHY: &str = "backend_healthy";
 
 /// The `backend` label of requests no backend could take (`outcome="unavailable"`).
 pub(crate) const NO_BACKEND: &str = "none";
@@ -86,6 +96,20 @@ pub(crate) struct ProxyMetrics {
     duration: Family<RouteLabels, DurationHistogram>,
     upstream: Family<UpstreamLabels, Counter>,
     healthy: Family<BackendLabels, Gauge>,
+    /// Every handle given out, to read them back ([`ProxyMetrics::series`]). Like the families,
+    /// it keeps the series of routes and backends a reload dropped. Written only when a stack
+    /// is built.
+    handles: Arc<Mutex<Handles>>,
+}
+
+/// The handles given out, by their labels.
+#[derive(Debug, Default)]
+struct Handles {
+    routes: BTreeMap<String, RouteMetrics>,
+    /// By `(upstream, backend)`.
+    backends: BTreeMap<(String, String), BackendMetrics>,
+    /// By upstream.
+    unavailable: BTreeMap<String, Counter>,
 }
 
 impl ProxyMetrics {
@@ -96,24 +120,25 @@ impl ProxyMetrics {
             duration: Family::default(),
             upstream: Family::default(),
             healthy: Family::default(),
+            handles: Arc::default(),
         };
         registry.register(
-            "requests",
+            REQUESTS,
             "Requests answered by the proxy, per route and status class",
             m.requests.clone(),
         );
         registry.register(
-            "request_duration_seconds",
+            DURATION,
             "From the request head to the end of the response body, per route",
             m.duration.clone(),
         );
         registry.register(
-            "upstream_requests",
+            UPSTREAM,
             "Requests sent to primary backends, per upstream, backend and outcome",
             m.upstream.clone(),
         );
         registry.register(
-            "backend_healthy",
+            HEALTHY,
             "1 while a primary backend takes requests, 0 while it is out (health check or ejection)",
             m.healthy.clone(),
         );
@@ -130,7 +155,7 @@ impl ProxyMetrics {
                 })
                 .clone()
         };
-        RouteMetrics {
+        let handles = RouteMetrics {
             statuses: Arc::new(STATUS_CLASSES.map(class)),
             duration: self
                 .duration
@@ -138,7 +163,15 @@ impl ProxyMetrics {
                     route: route.to_owned(),
                 })
                 .clone(),
-        }
+        };
+        self.handles()
+            .routes
+            .insert(route.to_owned(), handles.clone());
+        handles
+    }
+
+    fn handles(&self) -> std::sync::MutexGuard<'_, Handles> {
+        self.handles.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The handles of one backend of an upstream (its health gauge starts at 1).
@@ -160,22 +193,84 @@ impl ProxyMetrics {
             })
             .clone();
         healthy.set(1);
-        BackendMetrics {
+        let handles = BackendMetrics {
             outcomes: Arc::new(UpstreamOutcome::PER_BACKEND.map(outcome)),
             healthy,
-        }
+        };
+        self.handles()
+            .backends
+            .insert((upstream.to_owned(), backend.to_owned()), handles.clone());
+        handles
     }
 
     /// The counter of requests an upstream could give to no backend (`outcome="unavailable"`,
     /// `backend="none"`).
     pub(crate) fn unavailable(&self, upstream: &str) -> Counter {
-        self.upstream
+        let counter = self
+            .upstream
             .get_or_create(&UpstreamLabels {
                 upstream: upstream.to_owned(),
                 backend: NO_BACKEND.to_owned(),
                 outcome: UpstreamOutcome::Unavailable.as_str(),
             })
-            .clone()
+            .clone();
+        self.handles()
+            .unavailable
+            .insert(upstream.to_owned(), counter.clone());
+        counter
+    }
+
+    /// Every series of the families, read from the handles: the same numbers `/metrics` shows.
+    pub(crate) fn series(&self) -> Vec<Series> {
+        let handles = self.handles();
+        let mut all = Vec::new();
+        for (route, m) in &handles.routes {
+            for (class, counter) in STATUS_CLASSES.iter().zip(m.statuses.iter()) {
+                let labels = vec![
+                    ("route", route.clone()),
+                    ("status_class", (*class).to_owned()),
+                ];
+                all.push(Series::new(
+                    REQUESTS,
+                    labels,
+                    SeriesValue::Counter(counter.get()),
+                ));
+            }
+            let duration = SeriesValue::Histogram(m.duration.snapshot());
+            all.push(Series::new(
+                DURATION,
+                vec![("route", route.clone())],
+                duration,
+            ));
+        }
+        let upstream = |upstream: &str, backend: &str, outcome: UpstreamOutcome, n: u64| {
+            let labels = vec![
+                ("upstream", upstream.to_owned()),
+                ("backend", backend.to_owned()),
+                ("outcome", outcome.as_str().to_owned()),
+            ];
+            Series::new(UPSTREAM, labels, SeriesValue::Counter(n))
+        };
+        for ((up, backend), m) in &handles.backends {
+            for (outcome, counter) in UpstreamOutcome::PER_BACKEND.iter().zip(m.outcomes.iter()) {
+                all.push(upstream(up, backend, *outcome, counter.get()));
+            }
+            let labels = vec![("upstream", up.clone()), ("backend", backend.clone())];
+            all.push(Series::new(
+                HEALTHY,
+                labels,
+                SeriesValue::Gauge(m.healthy.get()),
+            ));
+        }
+        for (up, counter) in &handles.unavailable {
+            all.push(upstream(
+                up,
+                NO_BACKEND,
+                UpstreamOutcome::Unavailable,
+                counter.get(),
+            ));
+        }
+        all
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use shadowgate::MirrorLayer;
 
 use crate::admin::RuntimeTargets;
-use crate::app::AppError;
+use crate::error::AppError;
 use crate::metrics::ProxyMetrics;
 use crate::settings::{Limits, Settings};
 use crate::stack::{SharedStack, Stack};

@@ -4,10 +4,9 @@
 use std::error::Error;
 use std::io;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
 
+use crate::answer::Answer;
 use crate::body::ProxyBody;
 use crate::metrics::UpstreamOutcome;
 use crate::upstream::Unavailable;
@@ -92,32 +91,10 @@ pub(crate) fn rescue(error: &(dyn Error + 'static)) -> Rescue {
     FAILED
 }
 
-/// Displays an error with its causes: `outer: cause: root cause`.
-pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cause = self.0.source();
-        while let Some(e) = cause {
-            write!(f, ": {e}")?;
-            cause = e.source();
-        }
-        Ok(())
-    }
-}
-
 impl Rescue {
     /// The short `text/plain` response.
     pub(crate) fn response(self) -> Response<ProxyBody> {
-        let mut response =
-            Response::new(ProxyBody::full(Bytes::from_static(self.message.as_bytes())));
-        *response.status_mut() = self.status;
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        response
+        Answer::text(self.status, self.message).into_response()
     }
 }
 

@@ -16,10 +16,11 @@ use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tower::Service;
 
+use crate::answer::Answer;
 use crate::body::ProxyBody;
 use crate::forward::ForwardFuture;
 use crate::forwarded::Peer;
-use crate::router::{self, Action};
+use crate::router::Action;
 use crate::stack::SharedStack;
 use crate::stack::Stack;
 
@@ -50,11 +51,11 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
         let stack = self.stack.load_full();
         let (parts, body) = req.into_parts();
         let Some((index, route)) = stack.router.route(&parts) else {
-            return ResponseFuture::ready(router::not_found(), start, stack, None);
+            return ResponseFuture::ready(Answer::no_route(), start, stack, None);
         };
         match &route.action {
             Action::Redirect { status, location } => {
-                let response = router::redirect(*status, location);
+                let response = Answer::redirect(*status, location);
                 ResponseFuture::ready(response, start, stack, Some(index))
             }
             Action::Proxy {
@@ -100,22 +101,18 @@ pin_project! {
             #[pin]
             inner: shadowgate::ResponseFuture<ForwardFuture>,
         },
+        // `std::future::Ready` panics if polled after it completed, as a finished future may.
         Ready {
-            response: Option<Response<ProxyBody>>,
+            response: std::future::Ready<Response<ProxyBody>>,
         },
     }
 }
 
 impl ResponseFuture {
-    fn ready(
-        response: Response<ProxyBody>,
-        start: Instant,
-        stack: Arc<Stack>,
-        route: Option<usize>,
-    ) -> Self {
+    fn ready(answer: Answer, start: Instant, stack: Arc<Stack>, route: Option<usize>) -> Self {
         Self {
             state: State::Ready {
-                response: Some(response),
+                response: std::future::ready(answer.into_response()),
             },
             start,
             stack,
@@ -134,11 +131,7 @@ impl Future for ResponseFuture {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
-            StateProj::Ready { response } => match response.take() {
-                Some(response) => response,
-                // Polled again after it finished: a caller bug; answer rather than panic.
-                None => router::not_found(),
-            },
+            StateProj::Ready { response } => ready!(Pin::new(response).poll(cx)),
         };
         let metrics = this.stack.router.metrics(*this.route);
         metrics.response(response.status());

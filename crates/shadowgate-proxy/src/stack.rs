@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use shadowgate::MirrorLayer;
 
-use crate::app::AppError;
+use crate::error::AppError;
 use crate::forward::Forward;
 use crate::metrics::ProxyMetrics;
 use crate::router::Router;
@@ -55,8 +55,7 @@ impl Stack {
                 .iter()
                 .find(|(n, _, _)| *n == name)
                 .map(|(_, f, client_addr)| (f.clone(), *client_addr))
-        })
-        .map_err(|e| AppError::Route(e.to_string()))?;
+        })?;
         Ok(Self { router, upstreams })
     }
 

@@ -81,7 +81,7 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerC
 /// connection accepted afterwards uses the new one, connections already open keep theirs, and
 /// the listener is never closed. `None` makes new connections plain HTTP. Cheap to clone.
 #[derive(Clone)]
-pub struct TlsHandle(crate::server::TlsSlot);
+pub(crate) struct TlsHandle(crate::server::TlsSlot);
 
 impl TlsHandle {
     pub(crate) fn new(config: Option<Arc<rustls::ServerConfig>>) -> Self {
@@ -90,12 +90,12 @@ impl TlsHandle {
     }
 
     /// Uses `config` for every connection accepted from now on.
-    pub fn set_tls(&self, config: Option<Arc<rustls::ServerConfig>>) {
+    pub(crate) fn set_tls(&self, config: Option<Arc<rustls::ServerConfig>>) {
         self.0.store(config.map(acceptor));
     }
 
     /// Whether new connections get TLS.
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         self.0.load().is_some()
     }
 

@@ -45,6 +45,38 @@ impl DurationHistogram {
         self.inner.buckets[index].fetch_add(1, Ordering::Relaxed);
         self.inner.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
+
+    /// The counts as they are now, as `/metrics` encodes them.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut count = 0;
+        let mut buckets = Vec::with_capacity(BOUNDS_NS.len() + 1);
+        for (i, cell) in self.inner.buckets.iter().enumerate() {
+            count += cell.load(Ordering::Relaxed);
+            let bound = BOUNDS_NS
+                .get(i)
+                .map_or(f64::INFINITY, |ns| *ns as f64 / 1e9);
+            buckets.push((bound, count));
+        }
+        let sum = self.inner.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        HistogramSnapshot {
+            buckets,
+            sum,
+            count,
+        }
+    }
+}
+
+/// A [`DurationHistogram`]'s counts at one moment.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct HistogramSnapshot {
+    /// `(upper bound in seconds, observations at or below it)`, cumulative, in increasing
+    /// order; the last bound is infinite.
+    pub buckets: Vec<(f64, u64)>,
+    /// The sum of the observations, in seconds.
+    pub sum: f64,
+    /// The number of observations.
+    pub count: u64,
 }
 
 impl TypedMetric for DurationHistogram {
@@ -53,16 +85,19 @@ impl TypedMetric for DurationHistogram {
 
 impl EncodeMetric for DurationHistogram {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let mut count = 0;
-        let mut buckets = Vec::with_capacity(BOUNDS_NS.len() + 1);
-        for (i, cell) in self.inner.buckets.iter().enumerate() {
-            let n = cell.load(Ordering::Relaxed);
-            count += n;
-            let bound = BOUNDS_NS.get(i).map_or(f64::MAX, |ns| *ns as f64 / 1e9);
-            buckets.push((bound, n));
-        }
-        let sum = self.inner.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+        let snapshot = self.snapshot();
+        // The encoder wants each bucket's own count, and `f64::MAX` for `+Inf`.
+        let mut below = 0;
+        let buckets: Vec<(f64, u64)> = snapshot
+            .buckets
+            .iter()
+            .map(|&(bound, cumulative)| {
+                let own = cumulative - below;
+                below = cumulative;
+                (if bound.is_finite() { bound } else { f64::MAX }, own)
+            })
+            .collect();
+        encoder.encode_histogram::<NoLabelSet>(snapshot.sum, snapshot.count, &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {

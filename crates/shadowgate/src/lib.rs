@@ -73,10 +73,10 @@ pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_
 pub use copy::CopyBody;
 pub use error::BuildError;
 pub use future::ResponseFuture;
-pub use histogram::DurationHistogram;
+pub use histogram::{DurationHistogram, HistogramSnapshot};
 pub use hop::{is_upgrade, remove_hop_by_hop};
 pub use layer::{MirrorLayer, MirrorLayerBuilder, ShutdownReport, TargetStats};
-pub use metrics::MirrorMetrics;
+pub use metrics::{MirrorMetrics, Series, SeriesValue};
 pub use outcome::{OnOutcome, Outcome, OutcomeEvent};
 pub use policy::{ClientAddr, SampleBy, SampleRatio};
 pub use request_id::{ensure_request_id, new_request_id, X_REQUEST_ID};

@@ -1,7 +1,8 @@
 //! Prometheus metrics for the mirror (DESIGN §7), with per-target handles resolved once, when a
 //! target is built.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,8 +11,57 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::histogram::DurationHistogram;
+use crate::histogram::{DurationHistogram, HistogramSnapshot};
 use crate::outcome::{status_index, Outcome, STATUS_CLASSES};
+
+// The family names, registered under the registry's prefix (`shadowgate_`).
+const REQUESTS: &str = "mirror_requests";
+const RESPONSES: &str = "mirror_responses";
+const DURATION: &str = "mirror_duration_seconds";
+const QUEUE_DEPTH: &str = "mirror_queue_depth";
+const IN_FLIGHT: &str = "mirror_in_flight";
+const CIRCUIT_STATE: &str = "mirror_circuit_state";
+
+/// One series of a metric family as it is now, read from its handle: what the text exposition
+/// shows as one line (a histogram as its lines). For callers that want the numbers rather than
+/// the text, such as the proxy's `/stats`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Series {
+    /// The family's name as registered (without the registry's prefix or a `_total` suffix).
+    pub name: &'static str,
+    /// `(label, value)` pairs.
+    pub labels: Vec<(&'static str, String)>,
+    /// The value.
+    pub value: SeriesValue,
+}
+
+impl Series {
+    /// A series of `name` with `labels`.
+    pub fn new(
+        name: &'static str,
+        labels: Vec<(&'static str, String)>,
+        value: SeriesValue,
+    ) -> Self {
+        Self {
+            name,
+            labels,
+            value,
+        }
+    }
+}
+
+/// A [`Series`]' value, by the kind of metric.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SeriesValue {
+    /// A counter (its text name ends in `_total`).
+    Counter(u64),
+    /// A gauge.
+    Gauge(i64),
+    /// A histogram (`_bucket`, `_sum` and `_count` in the text).
+    Histogram(HistogramSnapshot),
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetOutcomeLabels {
@@ -42,6 +92,9 @@ pub struct MirrorMetrics {
     queue_depth: Family<TargetLabels, Gauge>,
     in_flight: Family<TargetLabels, Gauge>,
     circuit_state: Family<TargetLabels, Gauge>,
+    /// Every target's handles by name, to read them back ([`MirrorMetrics::series`]); like the
+    /// families, it keeps a removed target's series. Written only when a target is built.
+    targets: Arc<Mutex<BTreeMap<String, TargetMetrics>>>,
 }
 
 impl MirrorMetrics {
@@ -50,32 +103,32 @@ impl MirrorMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         registry.register(
-            "mirror_requests",
+            REQUESTS,
             "Copies per target and outcome",
             m.requests.clone(),
         );
         registry.register(
-            "mirror_responses",
+            RESPONSES,
             "Shadow responses per target and status class",
             m.responses.clone(),
         );
         registry.register(
-            "mirror_duration_seconds",
+            DURATION,
             "Shadow round trip per target, from sending the copy to the end of the response",
             m.duration.clone(),
         );
         registry.register(
-            "mirror_queue_depth",
+            QUEUE_DEPTH,
             "Copies waiting in the target's queue",
             m.queue_depth.clone(),
         );
         registry.register(
-            "mirror_in_flight",
+            IN_FLIGHT,
             "Copies being sent to the target",
             m.in_flight.clone(),
         );
         registry.register(
-            "mirror_circuit_state",
+            CIRCUIT_STATE,
             "Circuit breaker state: 0 closed, 1 open, 2 half-open",
             m.circuit_state.clone(),
         );
@@ -103,14 +156,62 @@ impl MirrorMetrics {
         let labels = TargetLabels {
             target: target.to_owned(),
         };
-        TargetMetrics {
+        let handles = TargetMetrics {
             outcomes: Arc::new(Outcome::ALL.map(outcome)),
             responses: Arc::new(STATUS_CLASSES.map(class)),
             duration: self.duration.get_or_create(&labels).clone(),
             queue_depth: self.queue_depth.get_or_create(&labels).clone(),
             in_flight: self.in_flight.get_or_create(&labels).clone(),
             circuit_state: self.circuit_state.get_or_create(&labels).clone(),
+        };
+        self.targets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(target.to_owned(), handles.clone());
+        handles
+    }
+
+    /// Every series of the families, read from the handles: the same numbers `/metrics` shows.
+    pub fn series(&self) -> Vec<Series> {
+        let targets = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all = Vec::with_capacity(targets.len() * (Outcome::ALL.len() + 9));
+        for (target, m) in targets.iter() {
+            let labels = |more: Option<(&'static str, &str)>| {
+                let mut labels = vec![("target", target.clone())];
+                labels.extend(more.map(|(k, v)| (k, v.to_owned())));
+                labels
+            };
+            for (o, counter) in Outcome::ALL.iter().zip(m.outcomes.iter()) {
+                let labels = labels(Some(("outcome", o.as_str())));
+                all.push(Series::new(
+                    REQUESTS,
+                    labels,
+                    SeriesValue::Counter(counter.get()),
+                ));
+            }
+            for (class, counter) in STATUS_CLASSES.iter().zip(m.responses.iter()) {
+                let labels = labels(Some(("status_class", class)));
+                all.push(Series::new(
+                    RESPONSES,
+                    labels,
+                    SeriesValue::Counter(counter.get()),
+                ));
+            }
+            let duration = SeriesValue::Histogram(m.duration.snapshot());
+            all.push(Series::new(DURATION, labels(None), duration));
+            for (name, gauge) in [
+                (QUEUE_DEPTH, &m.queue_depth),
+                (IN_FLIGHT, &m.in_flight),
+                (CIRCUIT_STATE, &m.circuit_state),
+            ] {
+                all.push(Series::new(
+                    name,
+                    labels(None),
+                    SeriesValue::Gauge(gauge.get()),
+                ));
+            }
         }
+        all
     }
 }
 

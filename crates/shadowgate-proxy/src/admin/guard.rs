@@ -10,9 +10,14 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use shadowgate::{Series, SeriesValue};
 
 use super::auth::{Refusal, CHALLENGE};
-use super::{text, Admin, Answer};
+use super::Admin;
+use crate::answer::Answer;
+
+/// The family's name, registered under the registry's prefix.
+const FAILURES: &str = "admin_auth_failures";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
@@ -30,7 +35,7 @@ impl AuthMetrics {
     pub(crate) fn register(registry: &mut Registry) -> Self {
         let failures = Family::<ReasonLabels, Counter>::default();
         registry.register(
-            "admin_auth_failures",
+            FAILURES,
             "Admin API requests refused by auth, by reason",
             failures.clone(),
         );
@@ -38,6 +43,20 @@ impl AuthMetrics {
             let _ = failures.get_or_create(&ReasonLabels { reason: r.as_str() });
         }
         Self { failures }
+    }
+
+    /// The family's series, read from the handles (every reason has one).
+    pub(crate) fn series(&self) -> Vec<Series> {
+        Refusal::ALL
+            .iter()
+            .map(|r| {
+                let counter = self
+                    .failures
+                    .get_or_create(&ReasonLabels { reason: r.as_str() });
+                let labels = vec![("reason", r.as_str().to_owned())];
+                Series::new(FAILURES, labels, SeriesValue::Counter(counter.get()))
+            })
+            .collect()
     }
 
     fn count(&self, r: Refusal) {
@@ -80,10 +99,9 @@ impl Admin {
                 "admin login failed"
             ),
         }
-        let mut answer = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-        answer
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
-        Some(answer)
+        Some(
+            Answer::text(StatusCode::UNAUTHORIZED, "unauthorized\n")
+                .header(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE)),
+        )
     }
 }

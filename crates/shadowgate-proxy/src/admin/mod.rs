@@ -17,12 +17,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use http::header::ACCEPT;
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use prometheus_client::registry::Registry;
+
+use shadowgate::MirrorMetrics;
+
+use crate::answer::Answer;
+use crate::metrics::ProxyMetrics;
 
 pub use auth::AuthFileError;
 pub(crate) use auth::Users;
@@ -32,7 +37,6 @@ pub(crate) use state::StateFile;
 pub use state::StateFileError;
 pub(crate) use targets::RuntimeTargets;
 
-const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -40,11 +44,12 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 /// healthy backend. Supplied by the app.
 pub(crate) type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
 
-type Answer = Response<Full<Bytes>>;
-
 /// What every admin connection shares.
 pub(crate) struct Admin {
     pub(crate) registry: Arc<Registry>,
+    /// The handles `/stats` reads (`/metrics` encodes the registry they are registered in).
+    pub(crate) proxy_metrics: ProxyMetrics,
+    pub(crate) mirror_metrics: MirrorMetrics,
     pub(crate) targets: Arc<RuntimeTargets>,
     pub(crate) users: Option<Users>,
     pub(crate) auth_metrics: AuthMetrics,
@@ -80,7 +85,7 @@ impl Admin {
         let req = &req;
         let path = req.uri.path();
         if path == "/healthz" {
-            return only_get(req).unwrap_or_else(|| text(StatusCode::OK, "ok"));
+            return only_get(req).unwrap_or_else(|| Answer::text(StatusCode::OK, "ok"));
         }
         if let Some(refused) = self.authenticate(req, peer).await {
             return refused;
@@ -90,21 +95,21 @@ impl Admin {
             "/metrics" => only_get(req).unwrap_or_else(|| self.metrics()),
             "/readyz" => only_get(req).unwrap_or_else(|| {
                 if (self.ready)() {
-                    text(StatusCode::OK, "ready\n")
+                    Answer::text(StatusCode::OK, "ready\n")
                 } else {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                    Answer::text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
                 }
             }),
             "/stats" => only_get(req).unwrap_or_else(|| {
-                match stats::stats_json(&self.registry, &self.targets.listing()) {
-                    Ok(v) => json(StatusCode::OK, &v),
-                    Err(_) => text(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "stats could not be encoded\n",
-                    ),
-                }
+                let series = [
+                    self.auth_metrics.series(),
+                    self.proxy_metrics.series(),
+                    self.mirror_metrics.series(),
+                ];
+                let stats = stats::stats_json(&self.targets.listing(), series.concat());
+                Answer::json(StatusCode::OK, &stats)
             }),
-            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+            _ => Answer::text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
 
@@ -119,14 +124,14 @@ impl Admin {
                 .is_some_and(|v| v.contains(JSON));
             if wants_json {
                 let all: Vec<_> = listing.iter().map(stats::target_json).collect();
-                return json(StatusCode::OK, &serde_json::Value::Array(all));
+                return Answer::json(StatusCode::OK, &serde_json::Value::Array(all));
             }
             let mut body = String::new();
             for t in &listing {
                 body.push_str(&t.stats.url);
                 body.push('\n');
             }
-            return text(StatusCode::OK, body);
+            return Answer::text(StatusCode::OK, body);
         }
         if !matches!(method, Method::PUT | Method::POST | Method::DELETE) {
             return not_allowed("GET, HEAD, PUT, POST, DELETE");
@@ -134,7 +139,7 @@ impl Admin {
         let q = match TargetsQuery::parse(req.uri.query()) {
             Ok(q) => q,
             Err(message) => {
-                return text(
+                return Answer::text(
                     StatusCode::BAD_REQUEST,
                     format!("{message}; nothing changed\n"),
                 )
@@ -142,20 +147,20 @@ impl Admin {
         };
         if method == Method::DELETE {
             if q.persistent.is_some() || q.sample.is_some() {
-                return text(
+                return Answer::text(
                     StatusCode::BAD_REQUEST,
                     "DELETE takes only url parameters; nothing was removed\n",
                 );
             }
             return match self.targets.remove(&q.urls).await {
-                Ok(()) => text(
+                Ok(()) => Answer::text(
                     StatusCode::OK,
                     q.urls
                         .iter()
                         .map(|u| format!("removed {u}\n"))
                         .collect::<String>(),
                 ),
-                Err(refused) => text(refused.status, format!("{}\n", refused.message)),
+                Err(refused) => Answer::text(refused.status, format!("{}\n", refused.message)),
             };
         }
         let persistent = q.persistent.unwrap_or(false);
@@ -172,7 +177,7 @@ impl Admin {
                         }
                     })
                     .collect();
-                text(StatusCode::OK, body)
+                Answer::text(StatusCode::OK, body)
             }
             Err(refused) => {
                 let message = if refused.status == StatusCode::BAD_REQUEST {
@@ -180,7 +185,7 @@ impl Admin {
                 } else {
                     format!("{}\n", refused.message)
                 };
-                text(refused.status, message)
+                Answer::text(refused.status, message)
             }
         }
     }
@@ -188,8 +193,8 @@ impl Admin {
     fn metrics(&self) -> Answer {
         let mut body = String::with_capacity(16 * 1024);
         match prometheus_client::encoding::text::encode(&mut body, &self.registry) {
-            Ok(()) => reply(StatusCode::OK, OPENMETRICS, Bytes::from(body)),
-            Err(_) => text(
+            Ok(()) => Answer::typed(StatusCode::OK, OPENMETRICS, Bytes::from(body)),
+            Err(_) => Answer::text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "metrics could not be encoded\n",
             ),
@@ -203,39 +208,17 @@ fn only_get(req: &Parts) -> Option<Answer> {
 }
 
 fn not_allowed(allow: &'static str) -> Answer {
-    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-    r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
-    r
-}
-
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Answer {
-    reply(status, TEXT, body.into())
-}
-
-fn json(status: StatusCode, value: &serde_json::Value) -> Answer {
-    let mut body = value.to_string().into_bytes();
-    body.push(b'\n');
-    reply(status, JSON, Bytes::from(body))
-}
-
-fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Answer {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+    Answer::not_allowed("method not allowed\n", allow)
 }
 
 impl hyper::service::Service<Request<Incoming>> for AdminService {
-    type Response = Answer;
+    type Response = Response<Full<Bytes>>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Answer, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let admin = self.admin.clone();
         let peer = self.peer;
-        Box::pin(async move { Ok(admin.answer(req, peer).await) })
+        Box::pin(async move { Ok(admin.answer(req, peer).await.into_response()) })
     }
 }

@@ -6,14 +6,12 @@
 mod matcher;
 mod rewrite;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
+use http::header::HeaderValue;
 use http::request::Parts;
-use http::{Response, StatusCode};
+use http::StatusCode;
 use shadowgate::{Mirror, MirrorLayer};
 use tower::Layer;
 
-use crate::body::ProxyBody;
 use crate::forward::Forward;
 use crate::metrics::{ProxyMetrics, RouteMetrics};
 use crate::settings::{RouteAction, Settings};
@@ -56,9 +54,11 @@ pub(crate) enum Action {
 /// Why the routes could not be built (validation normally catches it first).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("route {route:?}: upstream {upstream:?} is not defined")]
-pub(crate) struct UnknownUpstream {
-    pub(crate) route: String,
-    pub(crate) upstream: String,
+pub struct UnknownUpstream {
+    /// The route's name.
+    pub route: String,
+    /// The upstream it names.
+    pub upstream: String,
 }
 
 /// The routes in order, and the answer for a request none takes.
@@ -152,25 +152,4 @@ impl Router {
             .and_then(|i| self.routes.get(i))
             .map_or(&self.unmatched, |r| &r.metrics)
     }
-}
-
-/// The 404 for a request no route takes.
-pub(crate) fn not_found() -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(Bytes::from_static(
-        b"404 Not Found: no route matches this request\n",
-    )));
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-/// A redirect route's answer.
-pub(crate) fn redirect(status: StatusCode, location: &HeaderValue) -> Response<ProxyBody> {
-    let mut response = Response::new(ProxyBody::full(Bytes::new()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(LOCATION, location.clone());
-    response
 }

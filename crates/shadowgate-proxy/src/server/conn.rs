@@ -3,22 +3,19 @@
 //! listener's stop signals.
 
 use std::error::Error;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::{self, HttpServerConnExec};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::either::Either;
 
 use super::activity::{Activity, Expiry};
 use super::track::{Tracked, TrackedBody, TrackedIo};
@@ -29,70 +26,8 @@ use crate::settings::Limits;
 /// nothing is in flight (a client that never answers the GOAWAY's PING is dropped then).
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// The client's stream: plain TCP or TLS over it.
-#[derive(Debug)]
-pub(crate) enum ClientStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for ClientStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ClientStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            ClientStream::Plain(s) => s.is_write_vectored(),
-            ClientStream::Tls(s) => s.is_write_vectored(),
-        }
-    }
-}
+/// The client's stream: plain TCP (left) or TLS over it (right, boxed: a TLS session is large).
+type ClientStream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// What one connection needs from its listener.
 pub(crate) struct Accepted {
@@ -125,8 +60,8 @@ pub(crate) async fn serve_connection<S, B>(
         at,
         tls,
     } = accepted;
-    let stream = match tls {
-        None => ClientStream::Plain(stream),
+    let stream: ClientStream = match tls {
+        None => Either::Left(stream),
         Some(acceptor) => {
             let deadline = at + limits.header_read_timeout;
             let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
@@ -135,7 +70,7 @@ pub(crate) async fn serve_connection<S, B>(
                 () = stop.stop.cancelled() => return,
             };
             match done {
-                Ok(Ok(tls)) => ClientStream::Tls(Box::new(tls)),
+                Ok(Ok(tls)) => Either::Right(Box::new(tls)),
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, %error, "TLS handshake failed");
                     return;

@@ -36,7 +36,7 @@ pin_project! {
     #[derive(Debug)]
     pub(crate) enum UpstreamBody {
         /// The client's body, streamed.
-        Mirror { #[pin] body: MirrorBody<Incoming> },
+        Client { #[pin] body: MirrorBody<Incoming> },
         /// No body.
         Empty,
     }
@@ -51,21 +51,21 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.project() {
-            UpstreamBodyProj::Mirror { body } => body.poll_frame(cx),
+            UpstreamBodyProj::Client { body } => body.poll_frame(cx),
             UpstreamBodyProj::Empty => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            UpstreamBody::Mirror { body } => body.is_end_stream(),
+            UpstreamBody::Client { body } => body.is_end_stream(),
             UpstreamBody::Empty => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            UpstreamBody::Mirror { body } => body.size_hint(),
+            UpstreamBody::Client { body } => body.size_hint(),
             UpstreamBody::Empty => SizeHint::with_exact(0),
         }
     }

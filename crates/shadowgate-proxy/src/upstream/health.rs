@@ -22,7 +22,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::{Upstream, UpstreamBody};
-use crate::rescue::ErrorChain;
+use crate::chain::ErrorChain;
 
 impl Upstream {
     /// Starts one active health check task per backend (once; later calls do nothing, and so

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use tracing_subscriber::util::{SubscriberInitExt, TryInitError};
 use tracing_subscriber::EnvFilter;
 
-use crate::settings::LogFormat;
+use shadowgate_proxy::LogFormat;
 
 /// Installs the global subscriber; fails if one is installed already.
 pub fn init(format: LogFormat) -> Result<(), TryInitError> {

@@ -201,7 +201,7 @@ pub(crate) fn final_report(r: &Final) -> String {
     let _ = writeln!(
         w,
         "  on your own proxy: curl http://{}/metrics | grep shadowgate_mirror_requests_total",
-        crate::DEFAULT_ADMIN
+        shadowgate_proxy::DEFAULT_ADMIN
     );
     let _ = writeln!(
         w,

@@ -19,10 +19,10 @@ use shadowgate::{MirrorLayer, TargetConfig};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::{App, Settings};
 use canary::CanaryObserver;
 use report::{Counted, Final, Snapshot};
 use services::{Backend, Received, Version};
+use shadowgate_proxy::{App, Settings};
 use traffic::{Traffic, TrafficStats, CLIENTS, PER_CLIENT_RATE};
 
 /// The mirror target's name in metrics and in the report.
