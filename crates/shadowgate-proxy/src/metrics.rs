@@ -1,6 +1,7 @@
-//! The proxy's own metrics (DESIGN §7): requests per route and status class, their duration,
-//! upstream requests per backend and outcome, and each backend's health. Every handle is resolved
-//! when the app is built; the request path only bumps atomics (no lock, no label formatting).
+//! The proxy's own metrics (the catalogue in docs/operations.md): requests per route and status
+//! class, their duration, upstream requests per backend and outcome, and each backend's health.
+//! Every handle is resolved when the app is built; the request path only bumps atomics (no lock, no
+//! label formatting).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};

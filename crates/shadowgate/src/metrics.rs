@@ -1,5 +1,5 @@
-//! Prometheus metrics for the mirror (DESIGN §7), with per-target handles resolved once, when a
-//! target is built.
+//! Prometheus metrics for the mirror (the catalogue in docs/operations.md), with per-target handles
+//! resolved once, when a target is built.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};

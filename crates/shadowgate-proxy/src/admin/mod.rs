@@ -1,5 +1,5 @@
-//! The admin listener (DESIGN §4): `/targets` (list, add, remove runtime targets), `/metrics`,
-//! `/healthz`, `/readyz` and `/stats`, behind HTTP Basic auth when a users file is set
+//! The admin listener (docs/operations.md): `/targets` (list, add, remove runtime targets),
+//! `/metrics`, `/healthz`, `/readyz` and `/stats`, behind HTTP Basic auth when a users file is set
 //! (`/healthz` is always open). It runs on its own address, so the proxy listener never answers
 //! admin paths.
 

@@ -1,6 +1,6 @@
-//! The router: the routes in order, first match wins (DESIGN §3 `[[routes]]`). A route either
-//! proxies (through the mirror, with its own mirror list, to its upstream, with its path
-//! rewrite) or redirects; a request no route takes is answered 404. With no routes configured
+//! The router: the routes in order, first match wins (`[[routes]]` in docs/configuration.md). A
+//! route either proxies (through the mirror, with its own mirror list, to its upstream, with its
+//! path rewrite) or redirects; a request no route takes is answered 404. With no routes configured
 //! there is one route that takes everything to the only upstream and mirrors to every target.
 
 mod matcher;

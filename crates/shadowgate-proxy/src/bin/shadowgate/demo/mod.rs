@@ -1,6 +1,6 @@
-//! `shadowgate demo` (DESIGN §8): a primary service "v1", a canary "v2", the real proxy with its
-//! admin API, and bounded traffic, all on loopback; a live summary once a second and a final
-//! report. Every number printed is measured in this run.
+//! `shadowgate demo` (README.md, "What the demo shows"): a primary service "v1", a canary "v2", the
+//! real proxy with its admin API, and bounded traffic, all on loopback; a live summary once a
+//! second and a final report. Every number printed is measured in this run.
 
 mod canary;
 mod latency;
