@@ -14,7 +14,8 @@
 //! - [`refused_addr`] / [`refused_url`]: a port where connecting is refused.
 //! - [`UpgradeEchoServer`]: answers `Upgrade` requests with `101` and echoes raw bytes, for
 //!   testing upgrade (WebSocket-like) pass-through.
-//! - [`client`]: HTTP/1.1 and h2c clients and bounded waits for the test side.
+//! - [`client`]: HTTP/1.1 and h2c clients for the test side.
+//! - [`eventually`]: the bounded wait for a condition (no polling loops in tests).
 //! - [`raw_exchange`]: a raw TCP client, for tests that need exact bytes on the wire.
 
 mod accept;
@@ -31,6 +32,7 @@ mod responder;
 mod task;
 mod tls;
 mod upgrade;
+mod wait;
 
 pub use blackhole::BlackHole;
 pub use raw::raw_exchange;
@@ -40,3 +42,4 @@ pub use refused::{refused_addr, refused_url};
 pub use reset::ResettingServer;
 pub use responder::Responder;
 pub use upgrade::UpgradeEchoServer;
+pub use wait::{at_least, eventually, eventually_async, exactly, Check};

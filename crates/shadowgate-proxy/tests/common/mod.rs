@@ -11,7 +11,9 @@ use http_body_util::{BodyExt, Full};
 use shadowgate::{MirrorLayer, Outcome};
 use shadowgate_proxy::{App, AppError, Reloader, Settings};
 #[allow(unused_imports)] // each test file uses a different part
-pub use shadowgate_test_support::client::{eventually, get, h2c, http1, HttpClient, PROMPT};
+pub use shadowgate_test_support::client::{get, h2c, http1, HttpClient, PROMPT};
+#[allow(unused_imports)] // each test file uses a different part
+pub use shadowgate_test_support::{at_least, eventually, eventually_async, exactly};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -101,8 +103,8 @@ impl Running {
 
     /// Waits, bounded, until the only mirror target counted `outcome` at least `n` times.
     pub async fn wait_outcome(&self, outcome: Outcome, n: u64) -> u64 {
-        eventually(PROMPT, || self.outcome(outcome) >= n).await;
-        self.outcome(outcome)
+        let what = format!("{n} copies counted {outcome:?}");
+        eventually(&what, || at_least(self.outcome(outcome), n)).await
     }
 }
 

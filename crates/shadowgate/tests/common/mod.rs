@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use shadowgate::{MirrorBody, MirrorLayer, Outcome, TargetStats};
-use shadowgate_test_support::client::eventually;
+use shadowgate_test_support::eventually;
 use tower::{Layer, ServiceExt};
 
 /// Bound on every wait in these tests.
@@ -101,8 +101,15 @@ pub async fn wait_stats(
     name: &str,
     done: impl Fn(&TargetStats) -> bool,
 ) -> TargetStats {
-    eventually(WAIT, || done(&stats(layer, name))).await;
-    stats(layer, name)
+    eventually(&format!("the stats of {name} to settle"), || {
+        let now = stats(layer, name);
+        if done(&now) {
+            Ok(now)
+        } else {
+            Err(now)
+        }
+    })
+    .await
 }
 
 /// Sum of the terminal outcomes.
