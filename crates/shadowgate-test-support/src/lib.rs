@@ -16,6 +16,7 @@
 //!   testing upgrade (WebSocket-like) pass-through.
 //! - [`client`]: HTTP/1.1 and h2c clients for the test side.
 //! - [`eventually`]: the bounded wait for a condition (no polling loops in tests).
+//! - [`streamed_body`]: a body written chunk by chunk, for proving that bodies stream.
 //! - [`raw_exchange`]: a raw TCP client, for tests that need exact bytes on the wire.
 
 mod accept;
@@ -29,6 +30,7 @@ mod refused;
 mod request_log;
 mod reset;
 mod responder;
+mod streamed;
 mod task;
 mod tls;
 mod upgrade;
@@ -41,5 +43,6 @@ pub use recording::RecordingServer;
 pub use refused::{refused_addr, refused_url};
 pub use reset::ResettingServer;
 pub use responder::Responder;
+pub use streamed::{streamed_body, ChunkSender, StreamedBody};
 pub use upgrade::UpgradeEchoServer;
 pub use wait::{at_least, eventually, eventually_async, exactly, Check};
