@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use shadowgate::{MirrorLayer, Outcome};
+use shadowgate::{MirrorLayer, Outcome, TargetStats};
 use shadowgate_proxy::{App, AppError, Reloader, Settings};
 #[allow(unused_imports)] // each test file uses a different part
 pub use shadowgate_test_support::client::{get, h2c, http1, HttpClient, PROMPT};
@@ -99,6 +99,42 @@ impl Running {
     /// The count of `outcome` for the only mirror target.
     pub fn outcome(&self, outcome: Outcome) -> u64 {
         self.mirror.stats()[0].get(outcome)
+    }
+
+    /// The stats of the mirror target named `name`.
+    pub fn target_stats(&self, name: &str) -> TargetStats {
+        let all = self.mirror.stats();
+        match all.iter().find(|s| s.name == name) {
+            Some(stats) => stats.clone(),
+            None => panic!("no mirror target {name}: {all:?}"),
+        }
+    }
+
+    /// Waits, bounded, until every copy the target `name` admitted has finished, and returns
+    /// its stats. Copies are admitted (or dropped, or not selected) while the primary request
+    /// is handled, so once every client has its answer, `Dispatched` is final: a copy not
+    /// counted there can never arrive later, and once this returns every counted one has
+    /// arrived (or failed).
+    pub async fn settled(&self, name: &str) -> TargetStats {
+        let what = format!("every admitted copy to {name} to finish");
+        eventually(&what, || {
+            let stats = self.target_stats(name);
+            let finished: u64 = [
+                Outcome::Completed,
+                Outcome::Failed,
+                Outcome::TimedOut,
+                Outcome::DroppedShutdown,
+            ]
+            .iter()
+            .map(|o| stats.get(*o))
+            .sum();
+            if finished == stats.get(Outcome::Dispatched) {
+                Ok(stats)
+            } else {
+                Err(stats)
+            }
+        })
+        .await
     }
 
     /// Waits, bounded, until the only mirror target counted `outcome` at least `n` times.
