@@ -112,6 +112,13 @@ pub async fn wait_stats(
     .await
 }
 
+/// Waits (bounded) until every copy the target admitted has finished; returns its stats. Copies
+/// are admitted or dropped while the layer's `call` runs, so once the calls have returned the
+/// admitted count is final: a copy it does not count can never arrive later.
+pub async fn settled(layer: &MirrorLayer, name: &str) -> TargetStats {
+    wait_stats(layer, name, |s| open(s) == 0).await
+}
+
 /// Sum of the terminal outcomes.
 pub fn terminal(s: &TargetStats) -> u64 {
     s.outcomes
