@@ -45,4 +45,4 @@ pub use reset::ResettingServer;
 pub use responder::Responder;
 pub use streamed::{streamed_body, ChunkSender, StreamedBody};
 pub use upgrade::UpgradeEchoServer;
-pub use wait::{at_least, eventually, eventually_async, exactly, Check};
+pub use wait::{at_least, eventually, eventually_async, exactly, Check, Seen};

@@ -83,20 +83,29 @@ where
     }
 }
 
+/// What a probe saw instead of the awaited value, described for the failure message.
+pub struct Seen(String);
+
+impl Debug for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A probe result: holds when `seen == want`; otherwise says what was seen.
-pub fn exactly<T: PartialEq + Debug>(seen: T, want: T) -> Result<T, String> {
+pub fn exactly<T: PartialEq + Debug>(seen: T, want: T) -> Result<T, Seen> {
     if seen == want {
         Ok(seen)
     } else {
-        Err(format!("{seen:?} (awaiting {want:?})"))
+        Err(Seen(format!("{seen:?} (awaiting {want:?})")))
     }
 }
 
 /// A probe result: holds when `seen >= least`; otherwise says what was seen.
-pub fn at_least<T: PartialOrd + Debug>(seen: T, least: T) -> Result<T, String> {
+pub fn at_least<T: PartialOrd + Debug>(seen: T, least: T) -> Result<T, Seen> {
     if seen >= least {
         Ok(seen)
     } else {
-        Err(format!("{seen:?} (awaiting at least {least:?})"))
+        Err(Seen(format!("{seen:?} (awaiting at least {least:?})")))
     }
 }
