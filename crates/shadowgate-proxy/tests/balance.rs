@@ -178,6 +178,19 @@ async fn two_choices_spreads_idle_backends() {
     app.stop().await;
 }
 
+/// The backend `ip_hash` documents for `ip` among `n`: FNV-1a over the address's octets, modulo
+/// `n` (the test's own oracle, written from the documentation).
+fn fnv1a_slot(ip: IpAddr, n: usize) -> usize {
+    let octets = match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    let hash = octets.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &o| {
+        (h ^ u64::from(o)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    usize::try_from(hash % n as u64).unwrap()
+}
+
 /// A client whose connections come from `ip` (any 127.0.0.0/8 address works on loopback).
 fn client_from(ip: IpAddr) -> Client<HttpConnector, Full<Bytes>> {
     let mut connector = HttpConnector::new();
@@ -209,15 +222,23 @@ async fn ip_hash_keeps_each_client_on_one_backend() {
             home.entry(ip).or_default().insert(i);
         }
     }
-    assert_eq!(home.len(), 12, "{home:?}");
-    assert!(
-        home.values().all(|b| b.len() == 1),
-        "a client moved: {home:?}"
-    );
+    // Each client on the one backend its documented hash names (FNV-1a of the address's
+    // octets, modulo the backends), all five of its requests.
+    let want: HashMap<String, BTreeSet<usize>> = (2..=13u8)
+        .map(|last| {
+            let ip = IpAddr::from([127, 0, 0, last]);
+            (ip.to_string(), BTreeSet::from([fnv1a_slot(ip, 3)]))
+        })
+        .collect();
+    assert_eq!(home, want, "a client moved or hashed elsewhere");
+    for b in &backends {
+        assert_eq!(b.count() % 5, 0, "a client's requests were split");
+    }
     let used: BTreeSet<usize> = home.values().flatten().copied().collect();
-    assert!(
-        used.len() >= 2,
-        "12 clients all hashed to one backend: {home:?}"
+    assert_eq!(
+        used.len(),
+        3,
+        "12 clients spread over the 3 backends: {home:?}"
     );
     app.stop().await;
 }
