@@ -109,3 +109,42 @@ pub fn at_least<T: PartialOrd + Debug>(seen: T, least: T) -> Result<T, Seen> {
         Err(Seen(format!("{seen:?} (awaiting at least {least:?})")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn each_probe_kind_says_what_it_saw() {
+        assert_eq!(true.check(), Ok(()));
+        assert_eq!(false.check(), Err("false".to_owned()));
+        assert_eq!(Some(3).check(), Ok(3));
+        assert_eq!(None::<u8>.check(), Err("None".to_owned()));
+        assert_eq!(exactly(2, 2).check(), Ok(2));
+        assert_eq!(exactly(1, 2).check(), Err("1 (awaiting 2)".to_owned()));
+        assert_eq!(at_least(5, 2).check(), Ok(5));
+        assert_eq!(
+            at_least(1, 2).check(),
+            Err("1 (awaiting at least 2)".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn eventually_returns_the_value_once_the_probe_holds() {
+        let calls = Cell::new(0);
+        let value = eventually("the third call", || {
+            calls.set(calls.get() + 1);
+            (calls.get() == 3).then_some("third")
+        })
+        .await;
+        assert_eq!((value, calls.get()), ("third", 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[should_panic(expected = "waiting for the impossible; last seen: 7 (awaiting 8)")]
+    async fn eventually_fails_at_the_bound_naming_the_wait_and_the_last_value() {
+        eventually("the impossible", || exactly(7, 8)).await;
+    }
+}
