@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use admin_common::{call, listed, listed_urls, put_ok, state_urls, temp_dir};
-use common::{eventually, fetch, settings, start, target, PROMPT};
+use common::{at_least, eventually, eventually_async, fetch, settings, start, target, PROMPT};
 use http::Method;
 use shadowgate_proxy::{App, AppError};
 use shadowgate_test_support::{refused_url, RecordingServer};
@@ -150,8 +150,7 @@ impl Drop for Flaky {
 
 /// Sends proxied requests until `state` of the listed target `url` is `want` (bounded).
 async fn drive_until_state(app: &common::Running, url: &str, want: &str) {
-    let deadline = tokio::time::Instant::now() + PROMPT;
-    loop {
+    eventually_async(&format!("{url} to be {want}"), || async {
         assert_eq!(
             fetch(&app.url("/drive")).await.status,
             200,
@@ -159,14 +158,12 @@ async fn drive_until_state(app: &common::Running, url: &str, want: &str) {
         );
         let t = listed(app, url).await.unwrap();
         if t["state"] == want {
-            return;
+            Ok(())
+        } else {
+            Err(t)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "state never became {want}: {t}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -180,7 +177,10 @@ async fn a_target_that_dies_is_probed_and_closes_again_when_it_comes_back() {
     let app = start(s).await;
     put_ok(&app, &format!("url={}", flaky.url)).await;
     drive_until_state(&app, &flaky.url, "closed").await;
-    assert!(eventually(PROMPT, || flaky.answered.load(Ordering::SeqCst) >= 1).await);
+    eventually("a copy to reach the flaky target", || {
+        at_least(flaky.answered.load(Ordering::SeqCst), 1)
+    })
+    .await;
 
     flaky.up.store(false, Ordering::SeqCst);
     drive_until_state(&app, &flaky.url, "open").await;
@@ -245,14 +245,15 @@ async fn failing_runtime_target_is_removed_after_remove_after_while_a_persistent
     // One copy each opens their circuits (connections are refused).
     let sent = std::time::Instant::now();
     assert_eq!(fetch(&app.url("/x")).await.status, 200);
-    let mut gone = false;
-    let deadline = tokio::time::Instant::now() + PROMPT;
-    while !gone && tokio::time::Instant::now() < deadline {
-        gone = !listed_urls(&app).await.contains(&doomed);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    assert!(gone, "the failing runtime target was not removed");
+    eventually_async("the failing runtime target to be removed", || async {
+        let urls = listed_urls(&app).await;
+        if urls.contains(&doomed) {
+            Err(urls)
+        } else {
+            Ok(())
+        }
+    })
+    .await;
     // Not before it had been failing for `remove_after` (its circuit opened after `sent`).
     let after = sent.elapsed();
     assert!(

@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{eventually, fetch, get, http1, send, settings, start, Running, PROMPT};
+use common::{
+    at_least, eventually, exactly, fetch, get, http1, send, settings, start, Running, PROMPT,
+};
 use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -26,26 +28,40 @@ async fn servers(n: usize) -> Vec<RecordingServer> {
     all
 }
 
-/// Sends `n` GETs one after another over one keep-alive client; every one must be answered 200.
+/// Sends `n` GETs (`/spread/0`, `/spread/1`, …) one after another over one keep-alive client;
+/// every one must be answered 200.
 async fn get_many(app: &Running, n: usize) {
     let client = http1();
-    for _ in 0..n {
-        let answer = send(&client, get(&app.url("/spread"))).await;
+    for i in 0..n {
+        let answer = send(&client, get(&app.url(&format!("/spread/{i}")))).await;
         assert_eq!(answer.status, 200, "{}", answer.text());
     }
 }
 
+/// The numbers of the `/spread/N` requests each backend got, in arrival order.
+fn received(backends: &[RecordingServer]) -> Vec<Vec<usize>> {
+    backends
+        .iter()
+        .map(|b| {
+            b.requests()
+                .iter()
+                .filter_map(|r| r.uri.path().strip_prefix("/spread/")?.parse().ok())
+                .collect()
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn round_robin_spreads_requests_evenly() {
+async fn round_robin_gives_each_backend_its_turn_in_order() {
     let backends = servers(3).await;
     let urls: Vec<String> = backends.iter().map(RecordingServer::url).collect();
     let app = start(settings(&urls)).await;
 
     get_many(&app, 300).await;
 
-    for b in &backends {
-        assert!((80..=120).contains(&b.count()), "{}", b.count());
-    }
+    // Backend k gets requests k, k + 3, k + 6, …: exactly 100 each, in turn.
+    let want: Vec<Vec<usize>> = (0..3).map(|k| (k..300).step_by(3).collect()).collect();
+    assert_eq!(received(&backends), want);
     app.stop().await;
 }
 
@@ -60,10 +76,12 @@ async fn weighted_round_robin_follows_the_weights() {
 
     get_many(&app, 400).await;
 
-    let (light, heavy) = (backends[0].count(), backends[1].count());
-    assert_eq!(light + heavy, 400);
-    assert!((70..=130).contains(&light), "weight 1 got {light} of 400");
-    assert!((270..=330).contains(&heavy), "weight 3 got {heavy} of 400");
+    // Smooth weighted round robin with weights 1:3 repeats `heavy light heavy heavy`.
+    let got = received(&backends);
+    let light: Vec<usize> = (1..400).step_by(4).collect();
+    let heavy: Vec<usize> = (0..400).filter(|i| i % 4 != 1).collect();
+    assert_eq!(got[0], light, "weight 1");
+    assert_eq!(got[1], heavy, "weight 3");
     app.stop().await;
 }
 
@@ -98,7 +116,10 @@ async fn one_busy_backend(
         background.push(tokio::spawn(async move {
             let _ = tokio::time::timeout(PROMPT, http1().request(get(&url))).await;
         }));
-        assert!(eventually(PROMPT, || slow.count() + fast.count() > before).await);
+        eventually("the request to reach a backend", || {
+            at_least(slow.count() + fast.count(), before + 1)
+        })
+        .await;
     }
     assert_eq!(
         slow.count(),
@@ -125,21 +146,49 @@ async fn least_connections_and_two_choices_send_to_the_idle_backend_while_the_ot
 }
 
 #[tokio::test]
-async fn least_connections_and_two_choices_spread_idle_backends() {
-    for balance in [Balance::LeastConnections, Balance::RandomTwoChoices] {
-        let backends = servers(3).await;
-        let urls: Vec<String> = backends.iter().map(RecordingServer::url).collect();
-        let mut s = settings(&urls);
-        s.upstreams[0].balance = balance;
-        let app = start(s).await;
+async fn least_connections_breaks_ties_between_idle_backends_in_turn() {
+    let backends = servers(3).await;
+    let urls: Vec<String> = backends.iter().map(RecordingServer::url).collect();
+    let mut s = settings(&urls);
+    s.upstreams[0].balance = Balance::LeastConnections;
+    let app = start(s).await;
 
-        get_many(&app, 300).await;
+    get_many(&app, 300).await;
 
-        for b in &backends {
-            assert!((40..=160).contains(&b.count()), "{balance}: {}", b.count());
-        }
-        app.stop().await;
-    }
+    // One at a time, every backend is idle when the next request comes: round robin exactly.
+    let want: Vec<Vec<usize>> = (0..3).map(|k| (k..300).step_by(3).collect()).collect();
+    assert_eq!(received(&backends), want);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_choices_spreads_idle_backends() {
+    let backends = servers(3).await;
+    let urls: Vec<String> = backends.iter().map(RecordingServer::url).collect();
+    let mut s = settings(&urls);
+    s.upstreams[0].balance = Balance::RandomTwoChoices;
+    let app = start(s).await;
+
+    get_many(&app, 300).await;
+
+    // Random: each backend's share is binomial (300, 1/3); 40..=160 is many deviations out.
+    let counts: Vec<usize> = backends.iter().map(RecordingServer::count).collect();
+    assert_eq!(counts.iter().sum::<usize>(), 300, "{counts:?}");
+    assert!(counts.iter().all(|n| (40..=160).contains(n)), "{counts:?}");
+    app.stop().await;
+}
+
+/// The backend `ip_hash` documents for `ip` among `n`: FNV-1a over the address's octets, modulo
+/// `n` (the test's own oracle, written from the documentation).
+fn fnv1a_slot(ip: IpAddr, n: usize) -> usize {
+    let octets = match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    let hash = octets.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &o| {
+        (h ^ u64::from(o)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    usize::try_from(hash % n as u64).unwrap()
 }
 
 /// A client whose connections come from `ip` (any 127.0.0.0/8 address works on loopback).
@@ -173,15 +222,23 @@ async fn ip_hash_keeps_each_client_on_one_backend() {
             home.entry(ip).or_default().insert(i);
         }
     }
-    assert_eq!(home.len(), 12, "{home:?}");
-    assert!(
-        home.values().all(|b| b.len() == 1),
-        "a client moved: {home:?}"
-    );
+    // Each client on the one backend its documented hash names (FNV-1a of the address's
+    // octets, modulo the backends), all five of its requests.
+    let want: HashMap<String, BTreeSet<usize>> = (2..=13u8)
+        .map(|last| {
+            let ip = IpAddr::from([127, 0, 0, last]);
+            (ip.to_string(), BTreeSet::from([fnv1a_slot(ip, 3)]))
+        })
+        .collect();
+    assert_eq!(home, want, "a client moved or hashed elsewhere");
+    for b in &backends {
+        assert_eq!(b.count() % 5, 0, "a client's requests were split");
+    }
     let used: BTreeSet<usize> = home.values().flatten().copied().collect();
-    assert!(
-        used.len() >= 2,
-        "12 clients all hashed to one backend: {home:?}"
+    assert_eq!(
+        used.len(),
+        3,
+        "12 clients spread over the 3 backends: {home:?}"
     );
     app.stop().await;
 }
@@ -198,7 +255,10 @@ async fn a_backend_at_max_connections_answers_503_and_is_counted() {
     let held = tokio::spawn(async move {
         let _ = tokio::time::timeout(PROMPT, http1().request(get(&url))).await;
     });
-    assert!(eventually(PROMPT, || slow.count() == 1).await);
+    eventually("the held request at the capped backend", || {
+        exactly(slow.count(), 1)
+    })
+    .await;
 
     let answer = fetch(&app.url("/over")).await;
 

@@ -1,9 +1,10 @@
 //! `shadowgate demo` end to end: the real binary, real sockets, two seconds of traffic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
 
 /// Far more than two seconds of traffic plus the shutdown ever take, even on a loaded machine.
 const BOUND: Duration = Duration::from_secs(60);
@@ -33,39 +34,24 @@ fn leading_number(text: &str, marker: &str) -> u64 {
     number_after(line, "")
 }
 
-#[test]
-fn demo_runs_the_real_proxy_and_reports_copies_completed_by_the_canary() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadowgate"))
+#[tokio::test]
+async fn demo_runs_the_real_proxy_and_reports_copies_completed_by_the_canary() {
+    let child = Command::new(env!("CARGO_BIN_EXE_shadowgate"))
         .arg("demo")
         .env("SHADOWGATE_DEMO_SECONDS", "2")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .expect("the shadowgate binary starts");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).map(|_| s)
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        stderr.read_to_string(&mut s).map(|_| s)
-    });
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`shadowgate demo` still running after {BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out.join().unwrap().unwrap();
-    let stderr = err.join().unwrap().unwrap();
+    // Killed (on drop) if it outlives the bound.
+    let output = tokio::time::timeout(BOUND, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("`shadowgate demo` still running after {BOUND:?}"))
+        .unwrap();
+    let status = output.status;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         status.success(),
         "exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"

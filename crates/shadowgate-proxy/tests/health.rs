@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{fetch, get, http1, send, settings, start, Running, PROMPT};
+use common::{eventually_async, fetch, get, http1, send, settings, start, Running};
 use http::{Method, Request};
 use http_body_util::Full;
 use shadowgate_proxy::HealthCheck;
@@ -40,17 +40,16 @@ async fn healthy_gauge(app: &Running, backend: &str) -> Option<String> {
 
 /// Polls the gauge until it reads `want`, bounded.
 async fn wait_gauge(app: &Running, backend: &str, want: &str) {
-    let deadline = tokio::time::Instant::now() + PROMPT;
-    loop {
-        if healthy_gauge(app, backend).await.as_deref() == Some(want) {
-            return;
+    let what = format!("the health gauge of {backend} to read {want}");
+    eventually_async(&what, || async {
+        let seen = healthy_gauge(app, backend).await;
+        if seen.as_deref() == Some(want) {
+            Ok(())
+        } else {
+            Err(seen)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{backend} never read {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 /// Requests a backend got, not counting health checks.
@@ -108,9 +107,11 @@ async fn a_backend_failing_its_health_check_is_skipped_until_it_passes_again() {
     for _ in 0..20 {
         assert_eq!(send(&client, get(&app.url("/x"))).await.status, 200);
     }
-    assert!(
-        proxied(&flaky) >= before + 5,
-        "the recovered backend got no requests"
+    // Round robin over two healthy backends again: every other request.
+    assert_eq!(
+        proxied(&flaky),
+        before + 10,
+        "the recovered backend did not get its turns"
     );
     app.stop().await;
 }
@@ -185,7 +186,8 @@ async fn a_backend_that_starts_listening_again_comes_back_through_the_health_che
         assert_eq!(answer.status, 200);
         back += usize::from(answer.text() == "back");
     }
-    assert!(back >= 3, "only {back} of 10 reached the returned backend");
+    // Round robin over two healthy backends: every other request.
+    assert_eq!(back, 5, "{back} of 10 reached the returned backend");
     server.abort();
     app.stop().await;
 }
@@ -214,12 +216,13 @@ async fn a_refused_backend_is_ejected_after_one_failure_and_returns_after_eject_
     }
 
     wait_gauge(&app, &refused, "1").await;
-    let mut failed_again = false;
+    // Back in the rotation: of the next two, exactly one gets its turn (and fails again).
+    let mut failed_again = 0;
     for _ in 0..2 {
-        failed_again |= post(&app, &client).await.status == 502;
+        failed_again += usize::from(post(&app, &client).await.status == 502);
     }
-    assert!(
-        failed_again,
+    assert_eq!(
+        failed_again, 1,
         "the refused backend came back into the rotation"
     );
     app.stop().await;
@@ -327,10 +330,8 @@ async fn a_post_that_cannot_connect_is_not_retried() {
         wait_gauge(&app, &refused, "1").await;
     }
 
-    assert!(
-        bad >= 5,
-        "only {bad} of 20 POSTs reached the refused backend"
-    );
+    // Both backends are in the rotation for every POST: round robin gives each half.
+    assert_eq!(bad, 10, "{bad} of 20 POSTs reached the refused backend");
     assert_eq!(good.count(), 20 - bad, "a failed POST was sent again");
     app.stop().await;
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, fetch, settings, start, target, PROMPT};
+use common::{eventually, eventually_async, exactly, fetch, settings, start, target, PROMPT};
 use shadowgate::Outcome;
 use shadowgate_test_support::{BlackHole, RecordingServer, Responder};
 use tokio::net::TcpStream;
@@ -28,19 +28,10 @@ async fn in_flight_request_completes_after_the_signal_while_new_connections_are_
     upstream.wait_for(1, PROMPT).await;
     app.signal_stop();
 
-    let refused = tokio::time::timeout(PROMPT, async {
-        loop {
-            if TcpStream::connect(addr).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    eventually_async("the listener to refuse new connections", || async move {
+        TcpStream::connect(addr).await.err()
     })
     .await;
-    assert!(
-        refused.is_ok(),
-        "the listener still accepts after the shutdown signal"
-    );
     assert!(
         !in_flight.is_finished(),
         "the slow request should still be in flight"
@@ -67,7 +58,10 @@ async fn run_returns_after_the_shutdown_timeout_even_if_a_request_hangs() {
         let client = common::http1();
         client.request(common::get(&url)).await
     });
-    assert!(eventually(PROMPT, || hole.connections() == 1).await);
+    eventually("the request to reach the black hole", || {
+        exactly(hole.connections(), 1)
+    })
+    .await;
     app.signal_stop();
 
     app.join().await.unwrap();

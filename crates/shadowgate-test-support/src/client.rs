@@ -38,17 +38,3 @@ pub fn get(uri: &str) -> Request<Full<Bytes>> {
     }
     request
 }
-
-/// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held.
-pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}

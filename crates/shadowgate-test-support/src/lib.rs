@@ -14,7 +14,9 @@
 //! - [`refused_addr`] / [`refused_url`]: a port where connecting is refused.
 //! - [`UpgradeEchoServer`]: answers `Upgrade` requests with `101` and echoes raw bytes, for
 //!   testing upgrade (WebSocket-like) pass-through.
-//! - [`client`]: HTTP/1.1 and h2c clients and bounded waits for the test side.
+//! - [`client`]: HTTP/1.1 and h2c clients for the test side.
+//! - [`eventually`]: the bounded wait for a condition (no polling loops in tests).
+//! - [`streamed_body`]: a body written chunk by chunk, for proving that bodies stream.
 //! - [`raw_exchange`]: a raw TCP client, for tests that need exact bytes on the wire.
 
 mod accept;
@@ -28,9 +30,11 @@ mod refused;
 mod request_log;
 mod reset;
 mod responder;
+mod streamed;
 mod task;
 mod tls;
 mod upgrade;
+mod wait;
 
 pub use blackhole::BlackHole;
 pub use raw::raw_exchange;
@@ -39,4 +43,6 @@ pub use recording::RecordingServer;
 pub use refused::{refused_addr, refused_url};
 pub use reset::ResettingServer;
 pub use responder::Responder;
+pub use streamed::{streamed_body, ChunkSender, StreamedBody};
 pub use upgrade::UpgradeEchoServer;
+pub use wait::{at_least, eventually, eventually_async, exactly, Check, Seen};

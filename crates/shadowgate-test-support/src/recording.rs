@@ -113,6 +113,11 @@ impl RecordingServer {
     pub fn connections(&self) -> usize {
         self.listening.connections()
     }
+
+    /// TCP connections open now (accepted, and not yet closed by either side).
+    pub fn open_connections(&self) -> usize {
+        self.listening.open_connections()
+    }
 }
 
 async fn serve<I>(stream: I, tasks: TaskSet, responder: Responder, log: Arc<RequestLog>)

@@ -6,9 +6,10 @@ mod client;
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use client::{eventually, get, http1, PROMPT};
+use client::{get, http1, PROMPT};
 use shadowgate_test_support::{
-    raw_exchange, refused_addr, refused_url, BlackHole, ResettingServer,
+    at_least, eventually, exactly, raw_exchange, refused_addr, refused_url, BlackHole,
+    ResettingServer,
 };
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -20,7 +21,10 @@ async fn black_hole_accepts_but_never_answers() {
     let attempt =
         tokio::time::timeout(Duration::from_millis(300), client.request(get(&hole.url()))).await;
     assert!(attempt.is_err(), "the black hole answered: {attempt:?}");
-    assert!(eventually(PROMPT, || hole.connections() == 1).await);
+    eventually("the black hole's first connection", || {
+        exactly(hole.connections(), 1)
+    })
+    .await;
 
     // Not even a close: the raw read runs into the timeout with nothing.
     let raw = raw_exchange(
@@ -31,14 +35,20 @@ async fn black_hole_accepts_but_never_answers() {
     .await
     .unwrap();
     assert!(raw.is_empty());
-    assert!(eventually(PROMPT, || hole.connections() == 2).await);
+    eventually("the black hole's second connection", || {
+        exactly(hole.connections(), 2)
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn dropping_the_black_hole_ends_its_connections() {
     let hole = BlackHole::start().await.unwrap();
     let mut stream = TcpStream::connect(hole.addr()).await.unwrap();
-    assert!(eventually(PROMPT, || hole.connections() == 1).await);
+    eventually("the black hole's connection", || {
+        exactly(hole.connections(), 1)
+    })
+    .await;
     drop(hole);
     let mut buf = [0u8; 16];
     let read = tokio::time::timeout(PROMPT, stream.read(&mut buf))
@@ -69,7 +79,10 @@ async fn resetting_on_accept_fails_the_request() {
         .await
         .unwrap();
     assert!(outcome.is_err(), "{outcome:?}");
-    assert!(eventually(PROMPT, || server.connections() >= 1).await);
+    eventually("a connection to the resetting server", || {
+        at_least(server.connections(), 1)
+    })
+    .await;
 }
 
 #[tokio::test]

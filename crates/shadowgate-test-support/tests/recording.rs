@@ -10,6 +10,7 @@ use client::{body, eventually, get, h2c, http1, send, PROMPT};
 use http::{Method, Request, Version};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
+use shadowgate_test_support::exactly;
 use shadowgate_test_support::{raw_exchange, RecordingServer, Responder};
 
 #[tokio::test]
@@ -228,6 +229,24 @@ async fn dropping_the_server_closes_its_port() {
     let addr = server.addr();
     send(&http1(), get(&server.url())).await.unwrap();
     drop(server);
-    let closed = eventually(PROMPT, || std::net::TcpStream::connect(addr).is_err()).await;
-    assert!(closed, "{addr} still accepts after drop");
+    eventually("the port to refuse connections after drop", || {
+        std::net::TcpStream::connect(addr).err()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn open_connections_counts_connections_until_they_close() {
+    let server = RecordingServer::start().await.unwrap();
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    eventually("the connection to be open", || {
+        exactly(server.open_connections(), 1)
+    })
+    .await;
+    drop(stream);
+    eventually("the connection to be closed", || {
+        exactly(server.open_connections(), 0)
+    })
+    .await;
+    assert_eq!(server.connections(), 1, "accepted stays counted");
 }

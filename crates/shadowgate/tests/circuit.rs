@@ -44,13 +44,15 @@ async fn switchable() -> (String, Arc<AtomicBool>, Arc<AtomicUsize>) {
 async fn one(layer: &MirrorLayer) -> shadowgate::TargetStats {
     let before = terminal(&stats(layer, "t"));
     call(layer, get("/")).await;
-    wait_stats(layer, "t", |s| terminal(s) > before).await
+    let after = wait_stats(layer, "t", |s| terminal(s) > before).await;
+    assert_eq!(terminal(&after), before + 1, "{after:?}");
+    after
 }
 
 #[tokio::test]
 async fn failures_open_the_circuit_and_a_probe_closes_it() {
     let (url, broken, accepted) = switchable().await;
-    let retry_after = Duration::from_millis(300);
+    let retry_after = Duration::from_millis(100);
     let layer = mirror(
         TargetConfig::builder(url)
             .name("t")
@@ -79,14 +81,16 @@ async fn failures_open_the_circuit_and_a_probe_closes_it() {
     );
 
     // The probe fails: open again.
-    tokio::time::sleep(retry_after + Duration::from_millis(50)).await;
+    // The failure that (re)opened it is counted, so the probe is due after `retry_after`.
+    tokio::time::sleep(retry_after + Duration::from_millis(5)).await;
     let s = one(&layer).await;
     assert_eq!(s.get(Outcome::Failed), 4);
     assert_eq!(s.circuit, CircuitState::Open);
 
     // The target recovers; the next probe closes the circuit and copies flow again.
     broken.store(false, Ordering::SeqCst);
-    tokio::time::sleep(retry_after + Duration::from_millis(50)).await;
+    // The failure that (re)opened it is counted, so the probe is due after `retry_after`.
+    tokio::time::sleep(retry_after + Duration::from_millis(5)).await;
     let s = one(&layer).await;
     assert_eq!(s.get(Outcome::Completed), 1);
     assert_eq!(s.circuit, CircuitState::Closed);

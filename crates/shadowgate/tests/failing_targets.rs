@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use shadowgate::{MirrorLayer, Outcome, TargetConfig};
+use shadowgate_test_support::{eventually, exactly};
 use shadowgate_test_support::{
     refused_url, BlackHole, RecordingServer, ResettingServer, Responder,
 };
@@ -31,16 +32,18 @@ async fn primary_latency_unaffected_by_black_hole_target_and_queue_full_is_count
             .queue(3)
             .timeout(Duration::from_secs(60)),
     );
-    primary_unaffected(&layer, 50, Duration::from_secs(2)).await;
-    let s = wait_stats(&layer, "hole", |s| {
-        s.get(Outcome::Dispatched) + s.get(Outcome::DroppedQueueFull) == 50
+    // Two copies, each taken by a worker into the hole (one connection each)...
+    primary_unaffected(&layer, 2, Duration::from_secs(2)).await;
+    eventually("each worker to hold a copy in the hole", || {
+        exactly(hole.connections(), 2)
     })
     .await;
-    // At most two in flight (held by the hole) and three waiting: the rest are dropped.
-    let admitted = s.get(Outcome::Dispatched);
-    assert!((3..=5).contains(&admitted), "admitted {admitted}");
-    assert_eq!(s.get(Outcome::DroppedQueueFull), 50 - admitted);
-    assert!(hole.connections() <= 2, "more connections than workers");
+    // ...then, with both workers held, three more fit the queue and the rest are dropped.
+    primary_unaffected(&layer, 48, Duration::from_secs(2)).await;
+    let s = stats(&layer, "hole");
+    assert_eq!(s.get(Outcome::Dispatched), 5, "{s:?}");
+    assert_eq!(s.get(Outcome::DroppedQueueFull), 45, "{s:?}");
+    assert_eq!(hole.connections(), 2, "more connections than workers");
 }
 
 #[tokio::test]

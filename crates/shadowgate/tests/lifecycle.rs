@@ -48,7 +48,8 @@ async fn a_body_that_never_completes_counts_as_incomplete() {
     tokio::io::AsyncWriteExt::write_all(&mut conn, raw)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The bytes are in the server's socket before the hang-up, so it reads the head and the five
+    // bytes, then the end of the stream.
     drop(conn);
     let s = wait_stats(&layer, "sink", |s| {
         s.get(Outcome::DroppedBodyIncomplete) == 1
@@ -86,12 +87,19 @@ async fn targets_can_be_added_and_removed_at_run_time() {
     let dup = layer.add_target(TargetConfig::builder(b.url()).name("b").build().unwrap());
     assert!(dup.is_err());
     call(&layer, get("/2")).await;
+    assert_eq!(settled(&layer, "a").await.get(Outcome::Completed), 2);
     assert!(layer.remove_target("a"));
     assert!(!layer.remove_target("a"));
     call(&layer, get("/3")).await;
-    let got_b = b.wait_for(2, WAIT).await;
-    a.wait_for(2, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Only `b` is left to admit `/3`, and it admitted exactly its two copies.
+    let names: Vec<String> = layer.stats().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["b"]);
+    let s = settled(&layer, "b").await;
+    assert_eq!(
+        (s.get(Outcome::Dispatched), s.get(Outcome::Completed)),
+        (2, 2)
+    );
+    let got_b = b.requests();
     let paths = |r: Vec<shadowgate_test_support::Recorded>| {
         let mut p: Vec<_> = r.into_iter().map(|r| r.uri.to_string()).collect();
         p.sort();
@@ -127,10 +135,13 @@ async fn concurrent_adds_of_one_name_leave_exactly_one_target() {
     });
     assert_eq!(wins, 1);
     assert_eq!(layer.stats().len(), 1);
-    call(&layer, get("/once")).await;
-    sink.wait_for(1, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(sink.count(), 1, "a losing add still sends copies");
+    // A losing add that still sent copies would double every one: after five calls whose
+    // copies the one target counted as finished, the sink has exactly those five.
+    for i in 0..5 {
+        call(&layer, get(&format!("/once/{i}"))).await;
+    }
+    assert_eq!(settled(&layer, "same").await.get(Outcome::Completed), 5);
+    assert_eq!(sink.count(), 5, "a losing add still sends copies");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use shadowgate::{MirrorLayer, TargetConfig};
+use shadowgate::{MirrorLayer, Outcome, TargetConfig};
 use shadowgate_test_support::RecordingServer;
 use tower::{Layer, ServiceExt};
 
@@ -56,11 +56,11 @@ async fn routed_targets_get_copies_only_from_services_that_select_them() {
         .unwrap();
     layer.layer(primary()).oneshot(get("/every")).await.unwrap();
 
-    all.wait_for(4, WAIT).await;
-    api.wait_for(2, WAIT).await;
-    web.wait_for(2, WAIT).await;
-    // Let any stray copy arrive before the exact assertions.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The calls are done, so what each target admitted is final; once those copies finished,
+    // the sinks hold every copy there will ever be.
+    assert_eq!(settled(&layer, "api").await.get(Outcome::Completed), 2);
+    assert_eq!(settled(&layer, "web").await.get(Outcome::Completed), 2);
+    assert_eq!(settled(&layer, &all.url()).await.get(Outcome::Completed), 4);
     assert_eq!(paths(&api), ["/api", "/every"]);
     assert_eq!(paths(&web), ["/every", "/web"]);
     assert_eq!(paths(&all), ["/api", "/every", "/none", "/web"]);
@@ -78,6 +78,7 @@ async fn replace_target_swaps_settings_in_place() {
     assert_eq!(layer.target_config("canary"), Some(config(old.url())));
     assert_ne!(layer.target_config("canary"), Some(config(new.url())));
     call(&layer, get("/before")).await;
+    assert_eq!(settled(&layer, "canary").await.get(Outcome::Completed), 1);
     assert!(layer.replace_target(config(new.url())));
     call(&layer, get("/after")).await;
     assert!(!layer.replace_target(
@@ -87,9 +88,10 @@ async fn replace_target_swaps_settings_in_place() {
             .unwrap()
     ));
     assert_eq!(layer.stats().len(), 2);
-    old.wait_for(1, WAIT).await;
-    new.wait_for(1, WAIT).await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The name keeps its counters: `/before` and `/after` are its only copies, both finished.
+    let replaced = settled(&layer, "canary").await;
+    assert_eq!(replaced.get(Outcome::Dispatched), 2, "{replaced:?}");
+    assert_eq!(replaced.get(Outcome::Completed), 2, "{replaced:?}");
     assert_eq!(paths(&old), ["/before"]);
     assert_eq!(paths(&new), ["/after"]);
     assert_eq!(stats(&layer, "canary").url, new.url());

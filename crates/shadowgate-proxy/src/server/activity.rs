@@ -269,6 +269,42 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_first_request_started_in_time_is_not_cut_and_idles_from_its_end() {
+        let activity = Arc::new(Activity::new(Instant::now()));
+        let start = Instant::now();
+        let watch = activity.expired(limits());
+        tokio::pin!(watch);
+        // The head arrives just inside the header read timeout; the request takes 30 s.
+        let early = tokio::time::timeout(Duration::from_secs(9), watch.as_mut()).await;
+        assert!(early.is_err(), "cut before the header read timeout");
+        let request = InFlight::begin(&activity, false);
+        let held = tokio::time::timeout(Duration::from_secs(30), watch.as_mut()).await;
+        assert!(held.is_err(), "cut while its first request was in flight");
+        drop(request);
+        assert_eq!(watch.await, Expiry::Idle);
+        assert_eq!(start.elapsed(), Duration::from_secs(9 + 30 + 60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn body_bytes_of_an_http1_request_in_flight_do_not_start_a_head_clock() {
+        let activity = Arc::new(Activity::new(Instant::now()));
+        let start = Instant::now();
+        drop(InFlight::begin(&activity, false));
+        let upload = InFlight::begin(&activity, false);
+        let watch = activity.expired(limits());
+        tokio::pin!(watch);
+        // A long upload: body bytes every 5 s for an hour.
+        for _ in 0..720 {
+            activity.on_read();
+            let waited = tokio::time::timeout(Duration::from_secs(5), watch.as_mut()).await;
+            assert!(waited.is_err(), "an upload in flight was cut");
+        }
+        drop(upload);
+        assert_eq!(watch.await, Expiry::Idle);
+        assert_eq!(start.elapsed(), Duration::from_secs(3600 + 60));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn bytes_on_an_idle_h2_connection_do_not_start_a_head_clock() {
         let activity = Arc::new(Activity::new(Instant::now()));
         drop(InFlight::begin(&activity, true));

@@ -236,18 +236,54 @@ mod tests {
         let mut registry = prometheus_client::registry::Registry::default();
         let up = Upstream::new(&settings, &ProxyMetrics::register(&mut registry)).unwrap();
         up.start_health_checks();
-        up.start_health_checks();
         let checks = server.wait_for(3, Duration::from_secs(10)).await;
         assert!(checks.len() >= 3);
         assert!(checks.iter().all(|r| r.uri.path() == "/health"));
         assert_eq!(checks[0].headers["user-agent"], "shadowgate-health-check");
 
         drop(up);
-        // A check already sent may still land; after that, none (20 intervals).
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let after_drop = server.count();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(server.count(), after_drop);
+        // The checkers hold only a `Weak`: with the upstream gone, its client (the only one the
+        // checks use) goes too, and so does its pooled connection. Once no connection is open,
+        // no check can ever be sent again; a checker that kept the upstream alive would keep
+        // checking over its keep-alive connection.
+        shadowgate_test_support::eventually("the checks' connection to close", || {
+            shadowgate_test_support::exactly(server.open_connections(), 0)
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn starting_twice_runs_one_checker_per_backend() {
+        let server = RecordingServer::start().await.unwrap();
+        let interval = Duration::from_millis(40);
+        let mut settings = UpstreamSettings::new("prod", vec![server.url().parse().unwrap()]);
+        settings.health_check = Some(HealthCheck {
+            path: "/health".to_owned(),
+            interval,
+            timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+        });
+        let mut registry = prometheus_client::registry::Registry::default();
+        let up = Upstream::new(&settings, &ProxyMetrics::register(&mut registry)).unwrap();
+
+        let started = std::time::Instant::now();
+        up.start_health_checks();
+        up.start_health_checks();
+        let checks = server.wait_for(4, Duration::from_secs(10)).await;
+
+        // One checker ticks at its start and then once per interval (never early), so its k-th
+        // probe cannot arrive before k intervals have passed; a second checker's first probe
+        // would arrive with the first one's.
+        assert!(checks.len() >= 4, "{} probes", checks.len());
+        for (k, check) in checks.iter().enumerate() {
+            let earliest = started + interval * u32::try_from(k).unwrap();
+            assert!(
+                check.received_at >= earliest,
+                "probe {k} came {:?} after the start, before {k} intervals of {interval:?}",
+                check.received_at - started
+            );
+        }
     }
 
     #[test]

@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use shadowgate::{MirrorLayer, Outcome};
+use shadowgate::{MirrorLayer, Outcome, TargetStats};
 use shadowgate_proxy::{App, AppError, Reloader, Settings};
 #[allow(unused_imports)] // each test file uses a different part
-pub use shadowgate_test_support::client::{eventually, get, h2c, http1, HttpClient, PROMPT};
+pub use shadowgate_test_support::client::{get, h2c, http1, HttpClient, PROMPT};
+#[allow(unused_imports)] // each test file uses a different part
+pub use shadowgate_test_support::{at_least, eventually, eventually_async, exactly};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -99,10 +101,46 @@ impl Running {
         self.mirror.stats()[0].get(outcome)
     }
 
+    /// The stats of the mirror target named `name`.
+    pub fn target_stats(&self, name: &str) -> TargetStats {
+        let all = self.mirror.stats();
+        match all.iter().find(|s| s.name == name) {
+            Some(stats) => stats.clone(),
+            None => panic!("no mirror target {name}: {all:?}"),
+        }
+    }
+
+    /// Waits, bounded, until every copy the target `name` admitted has finished, and returns
+    /// its stats. Copies are admitted (or dropped, or not selected) while the primary request
+    /// is handled, so once every client has its answer, `Dispatched` is final: a copy not
+    /// counted there can never arrive later, and once this returns every counted one has
+    /// arrived (or failed).
+    pub async fn settled(&self, name: &str) -> TargetStats {
+        let what = format!("every admitted copy to {name} to finish");
+        eventually(&what, || {
+            let stats = self.target_stats(name);
+            let finished: u64 = [
+                Outcome::Completed,
+                Outcome::Failed,
+                Outcome::TimedOut,
+                Outcome::DroppedShutdown,
+            ]
+            .iter()
+            .map(|o| stats.get(*o))
+            .sum();
+            if finished == stats.get(Outcome::Dispatched) {
+                Ok(stats)
+            } else {
+                Err(stats)
+            }
+        })
+        .await
+    }
+
     /// Waits, bounded, until the only mirror target counted `outcome` at least `n` times.
     pub async fn wait_outcome(&self, outcome: Outcome, n: u64) -> u64 {
-        eventually(PROMPT, || self.outcome(outcome) >= n).await;
-        self.outcome(outcome)
+        let what = format!("{n} copies counted {outcome:?}");
+        eventually(&what, || at_least(self.outcome(outcome), n)).await
     }
 }
 

@@ -8,7 +8,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 #[allow(unused_imports)] // each test file uses a different part
-pub use shadowgate_test_support::client::{eventually, get, h2c, http1, HttpClient, PROMPT};
+pub use shadowgate_test_support::client::{get, h2c, http1, HttpClient, PROMPT};
+#[allow(unused_imports)] // each test file uses a different part
+pub use shadowgate_test_support::eventually;
 
 /// Sends `request`, failing the test if no answer comes within [`PROMPT`].
 pub async fn send(

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use shadowgate::{MirrorBody, MirrorLayer, Outcome, TargetStats};
-use shadowgate_test_support::client::eventually;
+use shadowgate_test_support::eventually;
 use tower::{Layer, ServiceExt};
 
 /// Bound on every wait in these tests.
@@ -101,8 +101,22 @@ pub async fn wait_stats(
     name: &str,
     done: impl Fn(&TargetStats) -> bool,
 ) -> TargetStats {
-    eventually(WAIT, || done(&stats(layer, name))).await;
-    stats(layer, name)
+    eventually(&format!("the stats of {name} to settle"), || {
+        let now = stats(layer, name);
+        if done(&now) {
+            Ok(now)
+        } else {
+            Err(now)
+        }
+    })
+    .await
+}
+
+/// Waits (bounded) until every copy the target admitted has finished; returns its stats. Copies
+/// are admitted or dropped while the layer's `call` runs, so once the calls have returned the
+/// admitted count is final: a copy it does not count can never arrive later.
+pub async fn settled(layer: &MirrorLayer, name: &str) -> TargetStats {
+    wait_stats(layer, name, |s| open(s) == 0).await
 }
 
 /// Sum of the terminal outcomes.
