@@ -57,6 +57,7 @@ mod copy;
 mod dispatch;
 mod error;
 mod future;
+mod header;
 mod histogram;
 mod hop;
 mod layer;
@@ -67,12 +68,14 @@ mod rate;
 mod request_id;
 mod service;
 mod target;
+mod url;
 
 pub use body::MirrorBody;
 pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
 pub use copy::CopyBody;
-pub use error::BuildError;
+pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};
 pub use future::ResponseFuture;
+pub use header::{parse_header, parse_header_name};
 pub use histogram::DurationHistogram;
 pub use hop::{is_upgrade, remove_hop_by_hop};
 pub use layer::{MirrorLayer, MirrorLayerBuilder, ShutdownReport, TargetStats};
@@ -82,6 +85,7 @@ pub use policy::{ClientAddr, SampleBy, SampleRatio};
 pub use request_id::{ensure_request_id, new_request_id, X_REQUEST_ID};
 pub use service::Mirror;
 pub use target::{
-    HostMode, TargetBuilder, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE, DEFAULT_TIMEOUT,
-    DEFAULT_WORKERS,
+    duplicate_name, HostMode, TargetBuilder, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE,
+    DEFAULT_TIMEOUT, DEFAULT_WORKERS,
 };
+pub use url::TargetUrl;

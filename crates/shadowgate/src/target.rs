@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
-use http::uri::{Authority, Scheme};
-use http::{Method, Uri};
+use http::uri::Authority;
+use http::Method;
 
 use crate::circuit::{DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
-use crate::error::BuildError;
+use crate::error::{Field, InvalidValue, Problem, TargetError};
+use crate::header::{parse_header, parse_header_name};
 use crate::policy::{SampleBy, SampleRatio};
+use crate::url::TargetUrl;
 
 /// Default number of copies in flight per target.
 pub const DEFAULT_WORKERS: usize = 64;
@@ -33,15 +35,41 @@ pub enum HostMode {
     Literal(HeaderValue),
 }
 
+impl HostMode {
+    /// The config form: `original`, `target`, or a literal `host[:port]`; the error quotes the
+    /// value: `"a b" is not original, target or a host[:port]`.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        match s {
+            "original" => Ok(HostMode::Original),
+            "target" => Ok(HostMode::Target),
+            literal => Self::literal(literal).map_err(|_| {
+                InvalidValue::quoted(literal, "is not original, target or a host[:port]")
+            }),
+        }
+    }
+
+    /// A literal `host[:port]`; the error quotes it: `"a b" is not a host[:port]`.
+    pub fn literal(host: &str) -> Result<Self, InvalidValue> {
+        let bad = || InvalidValue::quoted(host, "is not a host[:port]");
+        host.parse::<Authority>().map_err(|_| bad())?;
+        HeaderValue::from_str(host)
+            .map(HostMode::Literal)
+            .map_err(|_| bad())
+    }
+}
+
+/// The first name that `names` holds twice, if any: target names are unique within a layer.
+pub fn duplicate_name<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    names.into_iter().find(|n| !seen.insert(*n))
+}
+
 /// The validated settings of one shadow target. Two configs are equal when every setting is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetConfig {
     pub(crate) name: Arc<str>,
     pub(crate) url: Arc<str>,
-    pub(crate) scheme: Scheme,
-    pub(crate) authority: Authority,
-    /// The URL's path without a trailing `/` ("" for the root).
-    pub(crate) base_path: Arc<str>,
+    pub(crate) target_url: TargetUrl,
     pub(crate) sample: SampleRatio,
     pub(crate) sample_by: Option<SampleBy>,
     pub(crate) workers: usize,
@@ -73,6 +101,11 @@ impl TargetConfig {
     /// The target URL as given.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The target URL, parsed.
+    pub fn target_url(&self) -> &TargetUrl {
+        &self.target_url
     }
 
     /// The sample ratio.
@@ -153,8 +186,8 @@ impl TargetConfig {
 }
 
 /// Builds a [`TargetConfig`]; every setting is checked in [`TargetBuilder::build`], which reports
-/// the first bad value by name.
-#[derive(Debug, Clone)]
+/// every bad value with its [`Field`]. Two builders are equal when every setting is.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetBuilder {
     url: String,
     name: Option<String>,
@@ -175,11 +208,13 @@ pub struct TargetBuilder {
     routed: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum HostSetting {
     Original,
     Target,
     Literal(String),
+    /// The config form, parsed by [`HostMode::parse`].
+    Text(String),
 }
 
 impl TargetBuilder {
@@ -287,6 +322,13 @@ impl TargetBuilder {
         self
     }
 
+    /// The `Host` in its config form (see [`HostMode::parse`]): `original`, `target`, or a
+    /// literal `host[:port]`.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = HostSetting::Text(host.into());
+        self
+    }
+
     /// Sets a header on copies only (applied after removals).
     pub fn add_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.add_headers.push((name.into(), value.into()));
@@ -321,46 +363,42 @@ impl TargetBuilder {
         self
     }
 
-    /// Checks every setting.
-    pub fn build(self) -> Result<TargetConfig, BuildError> {
-        let (scheme, authority, base_path) = parse_target_url(&self.url)?;
-        let sample = SampleRatio::new(self.sample)?;
-        if self.workers == 0 {
-            return Err(BuildError::Zero("workers"));
-        }
-        if self.queue == 0 {
-            return Err(BuildError::Zero("queue"));
-        }
+    /// Checks every setting and reports every bad one, each with its [`Field`].
+    pub fn build(self) -> Result<TargetConfig, TargetError> {
+        let mut problems = Vec::new();
+        let p = &mut problems;
+        let target_url = take(p, Field::Url, TargetUrl::parse(&self.url));
+        let sample = take(p, Field::Sample, SampleRatio::new(self.sample));
+        take(p, Field::Workers, at_least_one(self.workers));
+        take(p, Field::Queue, at_least_one(self.queue));
         if self.timeout.is_zero() {
-            return Err(BuildError::Zero("timeout"));
+            let zero =
+                InvalidValue::new(format!("{:?}", self.timeout), "must be greater than zero");
+            take::<()>(p, Field::Timeout, Err(zero));
         }
-        let host = match self.host {
-            HostSetting::Original => HostMode::Original,
-            HostSetting::Target => HostMode::Target,
-            HostSetting::Literal(h) => match h.parse::<Authority>() {
-                Ok(_) => HostMode::Literal(
-                    HeaderValue::from_str(&h).map_err(|_| BuildError::InvalidHost(h.clone()))?,
-                ),
-                Err(_) => return Err(BuildError::InvalidHost(h)),
-            },
+        let host = match &self.host {
+            HostSetting::Original => Ok(HostMode::Original),
+            HostSetting::Target => Ok(HostMode::Target),
+            HostSetting::Literal(h) => HostMode::literal(h),
+            HostSetting::Text(h) => HostMode::parse(h),
         };
-        let add_headers = self
-            .add_headers
-            .iter()
-            .map(|(n, v)| Ok((header_name(n)?, header_value(n, v)?)))
-            .collect::<Result<Vec<_>, BuildError>>()?;
-        let remove_headers = self
-            .remove_headers
-            .iter()
-            .map(|n| header_name(n))
-            .collect::<Result<Vec<_>, _>>()?;
+        let host = take(p, Field::Host, host);
+        let add_headers: Vec<_> = (self.add_headers.iter())
+            .filter_map(|(n, v)| take(p, Field::AddHeader(n.clone()), parse_header(n, v)))
+            .collect();
+        let remove_headers: Vec<_> = (self.remove_headers.iter().enumerate())
+            .filter_map(|(i, n)| take(p, Field::RemoveHeader(i), parse_header_name(n)))
+            .collect();
+        let (Some(target_url), Some(sample), Some(host), true) =
+            (target_url, sample, host, problems.is_empty())
+        else {
+            return Err(TargetError { problems });
+        };
         let name = self.name.unwrap_or_else(|| self.url.clone());
         Ok(TargetConfig {
             name: name.into(),
             url: self.url.into(),
-            scheme,
-            authority,
-            base_path: base_path.into(),
+            target_url,
             sample,
             sample_by: self.sample_by,
             workers: self.workers,
@@ -380,123 +418,102 @@ impl TargetBuilder {
     }
 }
 
-fn header_name(name: &str) -> Result<HeaderName, BuildError> {
-    HeaderName::from_bytes(name.as_bytes()).map_err(|_| BuildError::InvalidHeader {
-        name: name.to_owned(),
-        reason: "not a valid header name",
-    })
+/// The value, or `None` with the problem recorded against `field`.
+fn take<T>(problems: &mut Vec<Problem>, field: Field, r: Result<T, InvalidValue>) -> Option<T> {
+    r.map_err(|error| problems.push(Problem { field, error }))
+        .ok()
 }
 
-fn header_value(name: &str, value: &str) -> Result<HeaderValue, BuildError> {
-    HeaderValue::from_str(value).map_err(|_| BuildError::InvalidHeader {
-        name: name.to_owned(),
-        reason: "value has characters a header cannot carry",
-    })
-}
-
-/// Splits a target URL into scheme, authority and base path (without a trailing `/`).
-pub(crate) fn parse_target_url(url: &str) -> Result<(Scheme, Authority, String), BuildError> {
-    let bad = |reason| BuildError::InvalidUrl {
-        url: url.to_owned(),
-        reason,
-    };
-    let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
-    let scheme = uri
-        .scheme()
-        .cloned()
-        .ok_or_else(|| bad("no scheme (want http:// or https://)"))?;
-    if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-        return Err(bad("the scheme must be http or https"));
+fn at_least_one(n: usize) -> Result<(), InvalidValue> {
+    if n == 0 {
+        return Err(InvalidValue::new("0", "must be at least 1"));
     }
-    let authority = uri.authority().cloned().ok_or_else(|| bad("no host"))?;
-    if authority.host().is_empty() {
-        return Err(bad("no host"));
-    }
-    if authority.as_str().contains('@') {
-        return Err(bad("user info is not supported"));
-    }
-    if uri.query().is_some() {
-        return Err(bad("a target URL cannot have a query"));
-    }
-    let base_path = uri.path().trim_end_matches('/').to_owned();
-    Ok((scheme, authority, base_path))
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn problems(b: TargetBuilder) -> Vec<String> {
+        b.build()
+            .unwrap_err()
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     #[test]
-    fn url_base_path_is_trimmed() {
+    fn url_is_parsed_once() {
         let t = TargetConfig::builder("http://canary:8080/base/")
             .build()
             .unwrap();
-        assert_eq!(&*t.base_path, "/base");
-        assert_eq!(t.authority.as_str(), "canary:8080");
-        let t = TargetConfig::builder("https://canary").build().unwrap();
-        assert_eq!(&*t.base_path, "");
-        assert_eq!(t.scheme, Scheme::HTTPS);
+        assert_eq!(t.target_url().base_path(), "/base");
+        assert_eq!(t.url(), "http://canary:8080/base/");
+        assert_eq!(t.name(), "http://canary:8080/base/");
     }
 
     #[test]
-    fn bad_urls_are_named() {
-        for url in [
-            "canary:8080",
-            "ftp://x",
-            "http://",
-            "not a url",
-            "http://h/?q=1",
-        ] {
-            let err = TargetConfig::builder(url).build().unwrap_err();
-            assert!(err.to_string().contains(&format!("{url:?}")), "{err}");
-        }
-    }
-
-    #[test]
-    fn sample_outside_unit_interval_fails() {
-        for r in [-0.1, 1.5, f64::NAN] {
-            let err = TargetConfig::builder("http://x")
-                .sample(r)
-                .build()
-                .unwrap_err();
-            assert!(matches!(err, BuildError::SampleOutOfRange(_)), "{err}");
-        }
-        assert!(TargetConfig::builder("http://x")
-            .sample(0.0)
-            .build()
-            .is_ok());
-    }
-
-    #[test]
-    fn zero_workers_queue_timeout_fail() {
-        let b = || TargetConfig::builder("http://x");
-        assert_eq!(
-            b().workers(0).build().unwrap_err(),
-            BuildError::Zero("workers")
-        );
-        assert_eq!(b().queue(0).build().unwrap_err(), BuildError::Zero("queue"));
-        assert_eq!(
-            b().timeout(Duration::ZERO).build().unwrap_err(),
-            BuildError::Zero("timeout")
-        );
-    }
-
-    #[test]
-    fn bad_headers_and_hosts_are_named() {
-        let err = TargetConfig::builder("http://x")
+    fn every_problem_is_reported_with_its_field_and_value() {
+        let b = TargetConfig::builder("ftp://x")
+            .sample(1.5)
+            .workers(0)
+            .queue(0)
+            .timeout(Duration::ZERO)
+            .host("a b")
+            .add_header("X-Ok", "1")
             .add_header("bad name", "1")
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("bad name"), "{err}");
-        let err = TargetConfig::builder("http://x")
             .add_header("X-A", "a\nb")
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("X-A"), "{err}");
-        let err = TargetConfig::builder("http://x")
-            .host_literal("a b")
-            .build()
-            .unwrap_err();
-        assert_eq!(err, BuildError::InvalidHost("a b".into()));
+            .remove_header("x-fine")
+            .remove_header("also bad");
+        assert_eq!(
+            problems(b.clone()),
+            [
+                "url: \"ftp://x\" is not an http:// or https:// URL",
+                "sample: 1.5 is outside 0..=1",
+                "workers: 0 must be at least 1",
+                "queue: 0 must be at least 1",
+                "timeout: 0ns must be greater than zero",
+                "host: \"a b\" is not original, target or a host[:port]",
+                "add_header \"bad name\": \"bad name\" is not a valid header name",
+                "add_header \"X-A\": the value has characters a header cannot carry",
+                "remove_header[1]: \"also bad\" is not a valid header name",
+            ]
+        );
+        let err = b.build().unwrap_err();
+        assert_eq!(err.problems[0].field, Field::Url);
+        assert!(err.to_string().contains("; sample: 1.5"), "{err}");
+    }
+
+    #[test]
+    fn host_forms() {
+        let host = |b: TargetBuilder| b.build().map(|t| t.host().clone());
+        let b = || TargetConfig::builder("http://x");
+        assert_eq!(host(b().host("original")), Ok(HostMode::Original));
+        assert_eq!(host(b().host("target")), Ok(HostMode::Target));
+        assert_eq!(
+            host(b().host("lit:1")),
+            Ok(HostMode::Literal(HeaderValue::from_static("lit:1")))
+        );
+        assert_eq!(
+            problems(b().host_literal("a b")),
+            ["host: \"a b\" is not a host[:port]"]
+        );
+        assert!(HostMode::parse("a/b").is_err());
+    }
+
+    #[test]
+    fn a_valid_builder_builds_and_equal_builders_compare_equal() {
+        let b = || TargetConfig::builder("http://x").sample(0.0).workers(1);
+        assert!(b().build().is_ok());
+        assert_eq!(b(), b());
+        assert_ne!(b(), b().queue(3));
+    }
+
+    #[test]
+    fn duplicate_name_finds_the_first_repeat() {
+        assert_eq!(duplicate_name(["a", "b", "a", "b"]), Some("a"));
+        assert_eq!(duplicate_name(["a", "b"]), None);
     }
 }

@@ -2,7 +2,6 @@
 //! reads the config file (`-c`), lays the flags over it and checks everything, reporting every
 //! problem at once: `--flag: message` for a flag, `key.path: message` for the file.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -10,8 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::raw::{RawBackend, RawConfig, RawUpstream};
 use crate::config::{self, ConfigError};
-use crate::settings::{LogFormat, Settings, DEFAULT_UPSTREAM_NAME};
-use crate::upstream::check_backend_url;
+use crate::settings::{BackendUrl, LogFormat, Settings, DEFAULT_UPSTREAM_NAME};
 
 /// shadowgate: a reverse proxy that returns the primary's answer untouched and tees copies of
 /// sampled requests to shadow targets.
@@ -86,7 +84,7 @@ impl Cli {
 #[derive(Debug, Default)]
 struct Flags {
     listen: Option<SocketAddr>,
-    upstreams: Vec<http::Uri>,
+    upstreams: Vec<BackendUrl>,
     sample: Option<f64>,
     admin: Option<Option<SocketAddr>>,
     log_format: Option<LogFormat>,
@@ -161,25 +159,32 @@ impl Options {
         sample: Option<f64>,
         errors: &mut Vec<ConfigError>,
     ) -> Vec<shadowgate::TargetConfig> {
-        let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(self.mirrors.len());
         for url in &self.mirrors {
-            if !seen.insert(url.as_str()) {
-                fail(
-                    errors,
-                    "--mirror",
-                    format!("{url:?} is given more than once"),
-                );
-                continue;
-            }
             let mut target = template.clone().url(url.clone());
             if let Some(sample) = sample {
                 target = target.sample(sample);
             }
             match target.build() {
                 Ok(target) => out.push(target),
-                Err(e) => fail(errors, "--mirror", e.to_string()),
+                Err(e) => {
+                    for p in e.problems {
+                        let message = match p.field {
+                            shadowgate::Field::Url => p.error.to_string(),
+                            _ => format!("{url:?}: {p}"),
+                        };
+                        fail(errors, "--mirror", message);
+                    }
+                }
             }
+        }
+        // Flag targets are named by their URL, so a URL given twice is a repeated name.
+        if let Some(url) = shadowgate::duplicate_name(out.iter().map(|t| t.name())) {
+            fail(
+                errors,
+                "--mirror",
+                format!("{url:?} is given more than once"),
+            );
         }
         out
     }
@@ -190,7 +195,7 @@ impl Options {
     fn override_upstreams(
         &self,
         raw: &mut RawConfig,
-        valid: &[http::Uri],
+        valid: &[BackendUrl],
         errors: &mut Vec<ConfigError>,
     ) -> bool {
         if self.upstreams.is_empty() {
@@ -250,23 +255,15 @@ impl Options {
             }
         }
         for s in &self.upstreams {
-            match s.parse::<http::Uri>() {
-                Err(_) => fail(errors, "--upstream", format!("{s:?} is not a URL")),
-                Ok(uri) => match check_backend_url(&uri) {
-                    Ok(()) => flags.upstreams.push(uri),
-                    Err(reason) => fail(errors, "--upstream", format!("{s:?} {reason}")),
-                },
+            match BackendUrl::parse(s) {
+                Ok(url) => flags.upstreams.push(url),
+                Err(e) => fail(errors, "--upstream", e.to_string()),
             }
         }
         if let Some(s) = &self.sample {
-            match s.trim().parse::<f64>() {
-                Ok(r) if (0.0..=1.0).contains(&r) => flags.sample = Some(r),
-                Ok(_) => fail(errors, "--sample", format!("{s} is outside 0..=1")),
-                Err(_) => fail(
-                    errors,
-                    "--sample",
-                    format!("{s:?} is not a number (expected a ratio in 0..=1)"),
-                ),
+            match shadowgate::SampleRatio::parse(s.trim()) {
+                Ok(r) => flags.sample = Some(r.get()),
+                Err(e) => fail(errors, "--sample", e.to_string()),
             }
         }
         flags.admin = match self.admin.as_deref() {

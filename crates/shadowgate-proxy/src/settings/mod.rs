@@ -3,6 +3,7 @@
 //! documented defaults. The binary builds them from its flags and the config file
 //! (`crate::config`); the library user and the tests build them directly.
 
+mod backend;
 mod limits;
 mod route;
 mod upstream;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use backend::BackendUrl;
 pub use limits::{
     Limits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEADER_BYTES,
     MIN_MAX_HEADER_BYTES,
@@ -111,7 +113,7 @@ impl Settings {
     /// The defaults, with one round-robin upstream (named `default`) of these backends: listen
     /// on `127.0.0.1:8080`, admin on `127.0.0.1:9901`, no routes, no mirrors, text logs, and the
     /// `DEFAULT_*` limits and timeouts.
-    pub fn new(upstreams: Vec<http::Uri>) -> Self {
+    pub fn new(upstreams: Vec<BackendUrl>) -> Self {
         Self {
             listen: DEFAULT_LISTEN,
             tls: None,

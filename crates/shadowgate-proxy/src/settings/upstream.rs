@@ -4,9 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::Uri;
+use http::uri::PathAndQuery;
 
-use super::{DEFAULT_UPSTREAM_CONNECT_TIMEOUT, DEFAULT_UPSTREAM_TIMEOUT};
+use super::{BackendUrl, DEFAULT_UPSTREAM_CONNECT_TIMEOUT, DEFAULT_UPSTREAM_TIMEOUT};
 
 /// The name of the upstream that [`crate::Settings::new`] and the `--upstream` flags make.
 pub const DEFAULT_UPSTREAM_NAME: &str = "default";
@@ -74,7 +74,7 @@ impl fmt::Display for Balance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendSettings {
     /// `http://` or `https://` URL, with an optional base path.
-    pub url: Uri,
+    pub url: BackendUrl,
     /// Its weight under `weighted_round_robin` (at least 1; ignored by the other algorithms).
     pub weight: u32,
 }
@@ -92,6 +92,17 @@ pub struct HealthCheck {
     pub healthy_threshold: u32,
     /// Failing checks in a row that make a healthy backend unhealthy.
     pub unhealthy_threshold: u32,
+}
+
+impl HealthCheck {
+    /// `path` as a request target: it must start with `/` and be a valid path and query. The
+    /// config file's validation and the upstream both go by this.
+    pub fn parse_path(path: &str) -> Option<PathAndQuery> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        PathAndQuery::try_from(path).ok()
+    }
 }
 
 /// One named upstream pool.
@@ -121,7 +132,7 @@ pub struct UpstreamSettings {
 impl UpstreamSettings {
     /// A round-robin upstream of these backends (weight 1 each) with the default timeouts, no
     /// connection cap and no health check.
-    pub fn new(name: impl Into<String>, backends: Vec<Uri>) -> Self {
+    pub fn new(name: impl Into<String>, backends: Vec<BackendUrl>) -> Self {
         Self {
             name: name.into(),
             backends: backends
@@ -136,5 +147,14 @@ impl UpstreamSettings {
             health_check: None,
             eject_for: DEFAULT_EJECT_FOR,
         }
+    }
+
+    /// The positions of backends listed again after their first listing (a backend is listed
+    /// once; `weight` sends it more): the config file's validation reports each, the upstream
+    /// refuses the first.
+    pub fn repeated_backends(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut seen = std::collections::HashSet::new();
+        (self.backends.iter().enumerate())
+            .filter_map(move |(i, b)| (!seen.insert(&b.url)).then_some(i))
     }
 }
