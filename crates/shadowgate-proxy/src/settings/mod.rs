@@ -3,7 +3,6 @@
 //! documented defaults. The binary builds them from its flags and the config file
 //! (`crate::config`); the library user and the tests build them directly.
 
-mod backend;
 mod limits;
 mod route;
 mod upstream;
@@ -14,14 +13,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use backend::BackendUrl;
 pub use limits::{
     Limits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEADER_BYTES,
     MIN_MAX_HEADER_BYTES,
 };
 pub use route::{PathMatch, RouteAction, RouteSettings};
 pub use upstream::{
-    BackendSettings, Balance, HealthCheck, UpstreamSettings, DEFAULT_EJECT_FOR,
+    BackendSettings, BackendUrl, Balance, HealthCheck, UpstreamSettings, DEFAULT_EJECT_FOR,
     DEFAULT_HEALTHY_THRESHOLD, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT,
     DEFAULT_UNHEALTHY_THRESHOLD, DEFAULT_UPSTREAM_NAME,
 };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::uri::PathAndQuery;
 
-use super::{BackendUrl, DEFAULT_UPSTREAM_CONNECT_TIMEOUT, DEFAULT_UPSTREAM_TIMEOUT};
+use super::{DEFAULT_UPSTREAM_CONNECT_TIMEOUT, DEFAULT_UPSTREAM_TIMEOUT};
 
 /// The name of the upstream that [`crate::Settings::new`] and the `--upstream` flags make.
 pub const DEFAULT_UPSTREAM_NAME: &str = "default";
@@ -20,6 +20,13 @@ pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 2;
 pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 /// Without an active health check, how long a backend whose connect failed stays out of the pool.
 pub const DEFAULT_EJECT_FOR: Duration = Duration::from_secs(10);
+
+/// A backend's URL, checked once where the settings are made (the config file's and the flags'
+/// validation, or whoever builds [`crate::Settings`]), so that the upstream module takes it as
+/// it is: `http://` or `https://`, a host, no user info, no query, an optional base path. The
+/// rules, their wording and the base-path join are the shadow targets' ([`shadowgate::TargetUrl`]);
+/// two URLs that differ only by a trailing `/` are equal, and it prints without one.
+pub type BackendUrl = shadowgate::TargetUrl;
 
 /// How an upstream picks a backend for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -49,7 +49,7 @@ impl Backend {
         &self,
         path_and_query: Option<&PathAndQuery>,
     ) -> Result<Uri, http::Error> {
-        self.target.url().join(path_and_query)
+        self.target.join(path_and_query)
     }
 
     /// Whether it takes requests now.

@@ -215,3 +215,48 @@ pub(super) fn methods(errs: &mut Errors, at: &str, raw: &[String]) -> Vec<Method
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn errors(tables: &str) -> Vec<String> {
+        let text = format!("[upstreams.p]\nbackends = [\"http://a:1\"]\n{tables}");
+        let raw = crate::config::parse(&text, "test.toml").unwrap();
+        let mut e: Vec<String> = super::super::validate(&raw, Path::new("."))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        e.sort();
+        e
+    }
+
+    #[test]
+    fn a_tables_removed_header_is_named_by_its_own_index() {
+        let e = errors(
+            "[mirror_defaults.headers]\nremove = [\"x-a\", \"x-b\"]\n\
+             [mirrors.m]\nurl = \"http://m:1\"\nheaders = { remove = [\"x-c\", \"bad name\"] }\n",
+        );
+        assert_eq!(
+            e,
+            ["mirrors.m.headers.remove[1]: \"bad name\" is not a valid header name"]
+        );
+    }
+
+    #[test]
+    fn a_bad_default_is_reported_once_at_mirror_defaults() {
+        let e = errors(
+            "[mirror_defaults]\nworkers = 0\nhost = \"a b\"\n[mirrors.m]\nurl = \"http://m:1\"\n\
+             [mirrors.n]\nurl = \"http://n:1\"\nqueue = 0\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "mirror_defaults.host: \"a b\" is not original, target or a host[:port]",
+                "mirror_defaults.workers: 0 must be at least 1",
+                "mirrors.n.queue: 0 must be at least 1",
+            ]
+        );
+    }
+}
