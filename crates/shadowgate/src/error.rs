@@ -94,6 +94,7 @@ impl fmt::Display for Field {
 
 /// One bad setting of a target: which, and what is wrong with its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Problem {
     /// The setting.
     pub field: Field,
