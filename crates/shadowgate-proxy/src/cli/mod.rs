@@ -243,15 +243,9 @@ impl Options {
     fn flags(&self, errors: &mut Vec<ConfigError>) -> Flags {
         let mut flags = Flags::default();
         if let Some(s) = &self.listen {
-            flags.listen = parse_addr(s);
-            if flags.listen.is_none() {
-                fail(
-                    errors,
-                    "--listen",
-                    format!(
-                        "{s:?} is not an address (expected IP:PORT, for example 127.0.0.1:8080)"
-                    ),
-                );
+            match config::address(s) {
+                Ok(addr) => flags.listen = Some(addr),
+                Err(e) => fail(errors, "--listen", e),
             }
         }
         for s in &self.upstreams {
@@ -266,21 +260,12 @@ impl Options {
                 Err(e) => fail(errors, "--sample", e.to_string()),
             }
         }
-        flags.admin = match self.admin.as_deref() {
-            None => None,
-            Some("off") => Some(None),
-            Some(s) => match parse_addr(s) {
-                Some(addr) => Some(Some(addr)),
-                None => {
-                    fail(
-                        errors,
-                        "--admin",
-                        format!("{s:?} is not an address (IP:PORT) or \"off\""),
-                    );
-                    None
-                }
-            },
-        };
+        if let Some(s) = &self.admin {
+            match config::admin_address(s) {
+                Ok(addr) => flags.admin = Some(addr),
+                Err(e) => fail(errors, "--admin", e),
+            }
+        }
         flags.log_format = match self.log_format.as_deref() {
             None => None,
             Some("text") => Some(LogFormat::Text),
@@ -296,10 +281,6 @@ impl Options {
 
 fn fail(errors: &mut Vec<ConfigError>, flag: &str, message: String) {
     errors.push(ConfigError::new(flag, message));
-}
-
-fn parse_addr(s: &str) -> Option<SocketAddr> {
-    s.trim().parse().ok()
 }
 
 #[cfg(test)]
