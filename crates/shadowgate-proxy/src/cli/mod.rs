@@ -73,10 +73,9 @@ impl Cli {
 
     /// The log format asked for, or text when the flag is absent or bad.
     pub fn log_format(&self) -> LogFormat {
-        match self.options.log_format.as_deref() {
-            Some("json") => LogFormat::Json,
-            _ => LogFormat::Text,
-        }
+        (self.options.log_format.as_deref())
+            .and_then(LogFormat::parse)
+            .unwrap_or_default()
     }
 }
 
@@ -266,15 +265,12 @@ impl Options {
                 Err(e) => fail(errors, "--admin", e),
             }
         }
-        flags.log_format = match self.log_format.as_deref() {
-            None => None,
-            Some("text") => Some(LogFormat::Text),
-            Some("json") => Some(LogFormat::Json),
-            Some(s) => {
+        if let Some(s) = &self.log_format {
+            flags.log_format = LogFormat::parse(s);
+            if flags.log_format.is_none() {
                 fail(errors, "--log-format", format!("{s:?} is not text or json"));
-                None
             }
-        };
+        }
         flags
     }
 }

@@ -49,6 +49,17 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// The `--log-format` value: `text` or `json`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+}
+
 /// The HTTPS listener's certificate and key, loaded and checked (`crate::tls`).
 #[derive(Clone)]
 pub struct TlsSettings {
