@@ -14,7 +14,8 @@ use http::{Method, Request};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::hop::remove_hop_by_hop;
-use crate::target::{HostMode, TargetConfig};
+use crate::host::HostMode;
+use crate::target::TargetConfig;
 
 static X_MIRROR: HeaderName = HeaderName::from_static("x-mirror");
 static X_MIRRORED_FROM: HeaderName = HeaderName::from_static("x-mirrored-from");

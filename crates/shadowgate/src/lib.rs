@@ -51,6 +51,7 @@
 //! A client that disconnects does not cancel copies already dispatched.
 
 mod body;
+mod builder;
 mod circuit;
 mod client;
 mod copy;
@@ -60,6 +61,7 @@ mod future;
 mod header;
 mod histogram;
 mod hop;
+mod host;
 mod layer;
 mod metrics;
 mod outcome;
@@ -71,6 +73,7 @@ mod target;
 mod url;
 
 pub use body::MirrorBody;
+pub use builder::TargetBuilder;
 pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
 pub use copy::CopyBody;
 pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};
@@ -78,6 +81,7 @@ pub use future::ResponseFuture;
 pub use header::{parse_header, parse_header_name};
 pub use histogram::DurationHistogram;
 pub use hop::{is_upgrade, remove_hop_by_hop};
+pub use host::HostMode;
 pub use layer::{MirrorLayer, MirrorLayerBuilder, ShutdownReport, TargetStats};
 pub use metrics::MirrorMetrics;
 pub use outcome::{OnOutcome, Outcome, OutcomeEvent};
@@ -85,7 +89,7 @@ pub use policy::{ClientAddr, SampleBy, SampleRatio};
 pub use request_id::{ensure_request_id, new_request_id, X_REQUEST_ID};
 pub use service::Mirror;
 pub use target::{
-    duplicate_name, HostMode, TargetBuilder, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE,
-    DEFAULT_TIMEOUT, DEFAULT_WORKERS,
+    duplicate_name, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE, DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
 };
 pub use url::TargetUrl;
