@@ -135,7 +135,8 @@ fn report(errs: &mut Errors, at: &str, raw: &RawMirror, removes_before: usize, e
     }
 }
 
-/// Checks and applies every key `raw` sets (all but `url`) onto `b`.
+/// Reads every key `raw` sets (all but `url`) into `b`, converting the file's types (a duration's
+/// text, an integer's range); what the values may be is [`TargetBuilder::build`]'s to check.
 fn apply(
     errs: &mut Errors,
     at: &str,
