@@ -48,9 +48,8 @@ struct Current {
     /// The users file, the state file, and the settings runtime targets are built with (read
     /// once, at start-up, by the admin API).
     admin_files: (Option<PathBuf>, Option<PathBuf>),
-    /// `[mirror_defaults]` and `remove_after`, compared as their debug text (a builder has no
-    /// equality, and a reload is rare).
-    runtime_defaults: String,
+    /// `[mirror_defaults]` and `remove_after`.
+    runtime_defaults: (shadowgate::TargetBuilder, Option<std::time::Duration>),
 }
 
 /// What a reload changed.
@@ -101,11 +100,8 @@ impl Reloader {
                 return Err(AppError::RuntimeTarget(t.name().to_owned()));
             }
         }
-        if next.targets.len() != settings.mirrors.len() {
-            let mut seen = HashSet::new();
-            let dup = settings.mirrors.iter().find(|t| !seen.insert(t.name()));
-            let name = dup.map_or_else(String::new, |t| t.name().to_owned());
-            return Err(shadowgate::BuildError::DuplicateTarget(name).into());
+        if let Some(name) = shadowgate::duplicate_name(settings.mirrors.iter().map(|t| t.name())) {
+            return Err(shadowgate::BuildError::DuplicateTarget(name.to_owned()).into());
         }
         let stack = Stack::build(settings, &inner.mirror, &inner.metrics)?;
 
@@ -175,7 +171,7 @@ impl Current {
             admin: settings.admin,
             limits: settings.limits,
             admin_files: (settings.admin_auth.clone(), settings.state_file.clone()),
-            runtime_defaults: format!("{:?} {:?}", settings.mirror_defaults, settings.remove_after),
+            runtime_defaults: (settings.mirror_defaults.clone(), settings.remove_after),
         }
     }
 }

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
 use http::request::Parts;
 use http::uri::PathAndQuery;
-use http::{Method, Request, Uri};
+use http::{Method, Request};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::hop::remove_hop_by_hop;
-use crate::target::{HostMode, TargetConfig};
+use crate::host::HostMode;
+use crate::target::TargetConfig;
 
 static X_MIRROR: HeaderName = HeaderName::from_static("x-mirror");
 static X_MIRRORED_FROM: HeaderName = HeaderName::from_static("x-mirrored-from");
@@ -65,17 +66,7 @@ pub(crate) fn build_request(
     head: &CopyHead,
     body: Option<&CopyChunks>,
 ) -> Result<Request<CopyBody>, http::Error> {
-    let path_and_query = if target.base_path.is_empty() {
-        head.path_and_query.clone()
-    } else {
-        let joined = format!("{}{}", target.base_path, head.path_and_query.as_str());
-        PathAndQuery::try_from(joined)?
-    };
-    let uri = Uri::builder()
-        .scheme(target.scheme.clone())
-        .authority(target.authority.clone())
-        .path_and_query(path_and_query)
-        .build()?;
+    let uri = target.target_url.join(Some(&head.path_and_query))?;
 
     let mut headers = head.headers.clone();
     remove_hop_by_hop(&mut headers);
@@ -91,7 +82,7 @@ pub(crate) fn build_request(
     }
     let host = match &target.host {
         HostMode::Original => head.original_host.clone(),
-        HostMode::Target => HeaderValue::from_str(target.authority.as_str()).ok(),
+        HostMode::Target => HeaderValue::from_str(target.target_url.authority().as_str()).ok(),
         HostMode::Literal(v) => Some(v.clone()),
     };
     match host {

@@ -105,11 +105,8 @@ impl MirrorLayerBuilder {
             runtime,
         });
         let layer = MirrorLayer { shared };
-        let mut seen = std::collections::HashSet::new();
-        for t in &self.targets {
-            if !seen.insert(t.name()) {
-                return Err(BuildError::DuplicateTarget(t.name().to_owned()));
-            }
+        if let Some(name) = crate::target::duplicate_name(self.targets.iter().map(|t| t.name())) {
+            return Err(BuildError::DuplicateTarget(name.to_owned()));
         }
         let started = self
             .targets

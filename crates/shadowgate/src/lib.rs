@@ -51,14 +51,17 @@
 //! A client that disconnects does not cancel copies already dispatched.
 
 mod body;
+mod builder;
 mod circuit;
 mod client;
 mod copy;
 mod dispatch;
 mod error;
 mod future;
+mod header;
 mod histogram;
 mod hop;
+mod host;
 mod layer;
 mod metrics;
 mod outcome;
@@ -67,14 +70,18 @@ mod rate;
 mod request_id;
 mod service;
 mod target;
+mod url;
 
 pub use body::MirrorBody;
+pub use builder::TargetBuilder;
 pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
 pub use copy::CopyBody;
-pub use error::BuildError;
+pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};
 pub use future::ResponseFuture;
+pub use header::{parse_header, parse_header_name};
 pub use histogram::{DurationHistogram, HistogramSnapshot};
 pub use hop::{is_upgrade, remove_hop_by_hop};
+pub use host::HostMode;
 pub use layer::{MirrorLayer, MirrorLayerBuilder, ShutdownReport, TargetStats};
 pub use metrics::{MirrorMetrics, Series, SeriesValue};
 pub use outcome::{OnOutcome, Outcome, OutcomeEvent};
@@ -82,6 +89,7 @@ pub use policy::{ClientAddr, SampleBy, SampleRatio};
 pub use request_id::{ensure_request_id, new_request_id, X_REQUEST_ID};
 pub use service::Mirror;
 pub use target::{
-    HostMode, TargetBuilder, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE, DEFAULT_TIMEOUT,
+    duplicate_name, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE, DEFAULT_TIMEOUT,
     DEFAULT_WORKERS,
 };
+pub use url::TargetUrl;

@@ -1,14 +1,17 @@
 //! Which requests are copied to a target: methods, the sample ratio and consistent sampling.
 
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 
 use http::header::{HeaderName, COOKIE};
 use http::request::Parts;
 use http::Method;
 
-use crate::error::BuildError;
+use crate::error::InvalidValue;
+use crate::header::parse_header_name;
 
-/// A share of requests in `0..=1`.
+/// A share of requests in `0..=1`: the one owner of that range (the builder, the proxy's config,
+/// flags and admin API all go through [`SampleRatio::new`] or [`SampleRatio::parse`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SampleRatio {
     ratio: f64,
@@ -28,10 +31,10 @@ impl SampleRatio {
         threshold: u64::MAX,
     };
 
-    /// A ratio; outside `0..=1` (or NaN) is an error naming the value.
-    pub fn new(ratio: f64) -> Result<Self, BuildError> {
+    /// A ratio; outside `0..=1` (or NaN) is an error naming the value: `1.5 is outside 0..=1`.
+    pub fn new(ratio: f64) -> Result<Self, InvalidValue> {
         if !(0.0..=1.0).contains(&ratio) {
-            return Err(BuildError::SampleOutOfRange(ratio));
+            return Err(InvalidValue::new(ratio.to_string(), "is outside 0..=1"));
         }
         if ratio == 1.0 {
             return Ok(Self::ALWAYS);
@@ -41,6 +44,15 @@ impl SampleRatio {
         Ok(Self { ratio, threshold })
     }
 
+    /// A ratio written as text (`0.25`): not a number, or outside `0..=1`, is an error naming
+    /// the value.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let ratio = s
+            .parse::<f64>()
+            .map_err(|_| InvalidValue::quoted(s, "is not a number (expected a ratio in 0..=1)"))?;
+        Self::new(ratio)
+    }
+
     /// The ratio.
     pub fn get(self) -> f64 {
         self.ratio
@@ -48,6 +60,14 @@ impl SampleRatio {
 
     fn admits(self, draw: u64) -> bool {
         self.threshold == u64::MAX || draw < self.threshold
+    }
+}
+
+impl FromStr for SampleRatio {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
     }
 }
 
@@ -68,25 +88,22 @@ pub enum SampleBy {
 
 impl SampleBy {
     /// Parses the config form: `header:NAME`, `cookie:NAME`, `query:NAME` or `client_ip`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        const FORMS: &str = "is not header:NAME, cookie:NAME, query:NAME or client_ip";
         if s == "client_ip" {
             return Ok(SampleBy::ClientIp);
         }
-        let (kind, name) = s.split_once(':').ok_or_else(|| {
-            format!("{s:?} is not header:NAME, cookie:NAME, query:NAME or client_ip")
-        })?;
+        let (kind, name) = s
+            .split_once(':')
+            .ok_or_else(|| InvalidValue::quoted(s, FORMS))?;
         if name.is_empty() {
-            return Err(format!("{s:?} has an empty name"));
+            return Err(InvalidValue::quoted(s, "has an empty name"));
         }
         match kind {
-            "header" => HeaderName::from_bytes(name.as_bytes())
-                .map(SampleBy::Header)
-                .map_err(|_| format!("{name:?} is not a valid header name")),
+            "header" => parse_header_name(name).map(SampleBy::Header),
             "cookie" => Ok(SampleBy::Cookie(name.to_owned())),
             "query" => Ok(SampleBy::Query(name.to_owned())),
-            _ => Err(format!(
-                "{s:?} is not header:NAME, cookie:NAME, query:NAME or client_ip"
-            )),
+            _ => Err(InvalidValue::quoted(s, FORMS)),
         }
     }
 
@@ -260,9 +277,35 @@ mod tests {
 
     #[test]
     fn parse_rejects_bad_keys() {
-        for s in ["user", "header:", "header:bad name", "form:x"] {
-            assert!(SampleBy::parse(s).is_err(), "{s}");
+        for (s, want) in [
+            ("user", "\"user\" is not header:NAME"),
+            ("header:", "\"header:\" has an empty name"),
+            ("header:bad name", "\"bad name\" is not a valid header name"),
+            ("form:x", "\"form:x\" is not header:NAME"),
+        ] {
+            let err = SampleBy::parse(s).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{s}: {err}");
         }
+    }
+
+    #[test]
+    fn sample_ratio_is_checked_once_for_numbers_and_text() {
+        for r in [0.0, 0.5, 1.0] {
+            assert_eq!(SampleRatio::new(r).unwrap().get(), r);
+        }
+        for r in [-0.1, 1.5, f64::NAN] {
+            let err = SampleRatio::new(r).unwrap_err();
+            assert_eq!(err.to_string(), format!("{r} is outside 0..=1"));
+        }
+        assert_eq!("0.25".parse::<SampleRatio>().unwrap().get(), 0.25);
+        assert_eq!(
+            SampleRatio::parse("2").unwrap_err().to_string(),
+            "2 is outside 0..=1"
+        );
+        assert_eq!(
+            SampleRatio::parse("lots").unwrap_err().to_string(),
+            "\"lots\" is not a number (expected a ratio in 0..=1)"
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! reads the config file (`-c`), lays the flags over it and checks everything, reporting every
 //! problem at once: `--flag: message` for a flag, `key.path: message` for the file.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -10,8 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::raw::{RawBackend, RawConfig, RawUpstream};
 use crate::config::{self, ConfigError};
-use crate::settings::{LogFormat, Settings, DEFAULT_UPSTREAM_NAME};
-use crate::upstream::check_backend_url;
+use crate::settings::{BackendUrl, LogFormat, Settings, DEFAULT_UPSTREAM_NAME};
 
 /// shadowgate: a reverse proxy that returns the primary's answer untouched and tees copies of
 /// sampled requests to shadow targets.
@@ -75,10 +73,9 @@ impl Cli {
 
     /// The log format asked for, or text when the flag is absent or bad.
     pub fn log_format(&self) -> LogFormat {
-        match self.options.log_format.as_deref() {
-            Some("json") => LogFormat::Json,
-            _ => LogFormat::Text,
-        }
+        (self.options.log_format.as_deref())
+            .and_then(LogFormat::parse)
+            .unwrap_or_default()
     }
 }
 
@@ -86,7 +83,7 @@ impl Cli {
 #[derive(Debug, Default)]
 struct Flags {
     listen: Option<SocketAddr>,
-    upstreams: Vec<http::Uri>,
+    upstreams: Vec<BackendUrl>,
     sample: Option<f64>,
     admin: Option<Option<SocketAddr>>,
     log_format: Option<LogFormat>,
@@ -161,25 +158,32 @@ impl Options {
         sample: Option<f64>,
         errors: &mut Vec<ConfigError>,
     ) -> Vec<shadowgate::TargetConfig> {
-        let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(self.mirrors.len());
         for url in &self.mirrors {
-            if !seen.insert(url.as_str()) {
-                fail(
-                    errors,
-                    "--mirror",
-                    format!("{url:?} is given more than once"),
-                );
-                continue;
-            }
             let mut target = template.clone().url(url.clone());
             if let Some(sample) = sample {
                 target = target.sample(sample);
             }
             match target.build() {
                 Ok(target) => out.push(target),
-                Err(e) => fail(errors, "--mirror", e.to_string()),
+                Err(e) => {
+                    for p in e.problems {
+                        let message = match p.field {
+                            shadowgate::Field::Url => p.error.to_string(),
+                            _ => format!("{url:?}: {p}"),
+                        };
+                        fail(errors, "--mirror", message);
+                    }
+                }
             }
+        }
+        // Flag targets are named by their URL, so a URL given twice is a repeated name.
+        if let Some(url) = shadowgate::duplicate_name(out.iter().map(|t| t.name())) {
+            fail(
+                errors,
+                "--mirror",
+                format!("{url:?} is given more than once"),
+            );
         }
         out
     }
@@ -190,7 +194,7 @@ impl Options {
     fn override_upstreams(
         &self,
         raw: &mut RawConfig,
-        valid: &[http::Uri],
+        valid: &[BackendUrl],
         errors: &mut Vec<ConfigError>,
     ) -> bool {
         if self.upstreams.is_empty() {
@@ -238,71 +242,41 @@ impl Options {
     fn flags(&self, errors: &mut Vec<ConfigError>) -> Flags {
         let mut flags = Flags::default();
         if let Some(s) = &self.listen {
-            flags.listen = parse_addr(s);
-            if flags.listen.is_none() {
-                fail(
-                    errors,
-                    "--listen",
-                    format!(
-                        "{s:?} is not an address (expected IP:PORT, for example 127.0.0.1:8080)"
-                    ),
-                );
+            match config::address(s) {
+                Ok(addr) => flags.listen = Some(addr),
+                Err(e) => fail(errors, "--listen", e),
             }
         }
         for s in &self.upstreams {
-            match s.parse::<http::Uri>() {
-                Err(_) => fail(errors, "--upstream", format!("{s:?} is not a URL")),
-                Ok(uri) => match check_backend_url(&uri) {
-                    Ok(()) => flags.upstreams.push(uri),
-                    Err(reason) => fail(errors, "--upstream", format!("{s:?} {reason}")),
-                },
+            match BackendUrl::parse(s) {
+                Ok(url) => flags.upstreams.push(url),
+                Err(e) => fail(errors, "--upstream", e.to_string()),
             }
         }
         if let Some(s) = &self.sample {
-            match s.trim().parse::<f64>() {
-                Ok(r) if (0.0..=1.0).contains(&r) => flags.sample = Some(r),
-                Ok(_) => fail(errors, "--sample", format!("{s} is outside 0..=1")),
-                Err(_) => fail(
-                    errors,
-                    "--sample",
-                    format!("{s:?} is not a number (expected a ratio in 0..=1)"),
-                ),
+            match shadowgate::SampleRatio::parse(s.trim()) {
+                Ok(r) => flags.sample = Some(r.get()),
+                Err(e) => fail(errors, "--sample", e.to_string()),
             }
         }
-        flags.admin = match self.admin.as_deref() {
-            None => None,
-            Some("off") => Some(None),
-            Some(s) => match parse_addr(s) {
-                Some(addr) => Some(Some(addr)),
-                None => {
-                    fail(
-                        errors,
-                        "--admin",
-                        format!("{s:?} is not an address (IP:PORT) or \"off\""),
-                    );
-                    None
-                }
-            },
-        };
-        flags.log_format = match self.log_format.as_deref() {
-            None => None,
-            Some("text") => Some(LogFormat::Text),
-            Some("json") => Some(LogFormat::Json),
-            Some(s) => {
-                fail(errors, "--log-format", format!("{s:?} is not text or json"));
-                None
+        if let Some(s) = &self.admin {
+            match config::admin_address(s) {
+                Ok(addr) => flags.admin = Some(addr),
+                Err(e) => fail(errors, "--admin", e),
             }
-        };
+        }
+        if let Some(s) = &self.log_format {
+            flags.log_format = LogFormat::parse(s);
+            if flags.log_format.is_none() {
+                fail(errors, "--log-format", format!("{s:?} is not text or json"));
+            }
+        }
         flags
     }
 }
 
 fn fail(errors: &mut Vec<ConfigError>, flag: &str, message: String) {
     errors.push(ConfigError::new(flag, message));
-}
-
-fn parse_addr(s: &str) -> Option<SocketAddr> {
-    s.trim().parse().ok()
 }
 
 #[cfg(test)]

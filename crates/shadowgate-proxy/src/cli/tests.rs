@@ -77,7 +77,7 @@ fn every_problem_is_reported_with_its_flag_and_value() {
         "--sample: 1.5 is outside 0..=1",
         "--admin: \"x\" is not an address",
         "--log-format: \"xml\" is not text or json",
-        "--mirror: invalid target URL \"notaurl\"",
+        "--mirror: \"notaurl\" is not an absolute http:// or https:// URL",
     ] {
         assert!(all.contains(want), "missing {want:?} in:\n{all}");
     }
@@ -183,7 +183,10 @@ fn flags_override_the_file() {
     assert_eq!(s.log_format, LogFormat::Json);
     assert_eq!(s.admin_auth, Some(PathBuf::from("u.htpasswd")));
     assert_eq!(s.upstreams[0].name, "prod");
-    assert_eq!(s.upstreams[0].backends[0].url, "http://10.0.0.1:80/");
+    assert_eq!(
+        s.upstreams[0].backends[0].url.to_string(),
+        "http://10.0.0.1:80"
+    );
 }
 
 #[test]
@@ -218,7 +221,7 @@ fn upstream_flags_replace_the_backends_of_the_only_upstream() {
         .iter()
         .map(|b| b.url.to_string())
         .collect();
-    assert_eq!(urls, ["http://b:1/", "http://c:2/"]);
+    assert_eq!(urls, ["http://b:1", "http://c:2"]);
 }
 
 #[test]
@@ -320,7 +323,7 @@ sample = 1.5
     ])
     .join("\n");
     for want in [
-        "--mirror: invalid target URL \"ftp://m\"",
+        "--mirror: \"ftp://m\" is not an http:// or https:// URL",
         "--log-format: \"xml\" is not text or json",
         "listen: \"nope\" is not an address",
         "mirrors.canary.sample: 1.5 is outside 0..=1",

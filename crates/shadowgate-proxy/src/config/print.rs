@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use http::header::{HeaderName, HeaderValue};
 use shadowgate::{HostMode, SampleBy, TargetConfig};
 
 use super::duration::format as dur;
@@ -102,7 +103,8 @@ fn upstream(u: &UpstreamSettings) -> RawUpstream {
             .iter()
             .map(|b| {
                 RawBackend::Weighted(RawWeighted {
-                    url: redact_url(&backend_url(&b.url)),
+                    // Written without a trailing `/`; a backend URL has no user info.
+                    url: b.url.to_string(),
                     weight: Some(b.weight.into()),
                 })
             })
@@ -127,14 +129,7 @@ fn mirror(t: &TargetConfig, url: Option<String>) -> RawMirror {
     let add = t
         .add_headers()
         .iter()
-        .map(|(n, v)| {
-            let value = if is_secret_header(n.as_str()) {
-                REDACTED.to_owned()
-            } else {
-                String::from_utf8_lossy(v.as_bytes()).into_owned()
-            };
-            (n.as_str().to_owned(), value)
-        })
+        .map(|(n, v)| printed_header(n, v))
         .collect();
     RawMirror {
         url,
@@ -190,14 +185,7 @@ fn route(r: &RouteSettings) -> RawRoute {
         headers: r
             .headers
             .iter()
-            .map(|(n, v)| {
-                let value = if is_secret_header(n.as_str()) {
-                    REDACTED.to_owned()
-                } else {
-                    String::from_utf8_lossy(v.as_bytes()).into_owned()
-                };
-                (n.as_str().to_owned(), value)
-            })
+            .map(|(n, v)| printed_header(n, v))
             .collect::<BTreeMap<_, _>>(),
         ..RawRoute::default()
     };
@@ -229,13 +217,14 @@ fn route(r: &RouteSettings) -> RawRoute {
     raw
 }
 
-/// A backend URL as written: `http://10.0.0.1:8080`, not `http://10.0.0.1:8080/`.
-fn backend_url(url: &http::Uri) -> String {
-    let s = url.to_string();
-    match s.strip_suffix('/') {
-        Some(base) if url.path() == "/" && url.query().is_none() => base.to_owned(),
-        _ => s,
-    }
+/// A header as printed: its name, and its value unless the name says it is a secret.
+fn printed_header(name: &HeaderName, value: &HeaderValue) -> (String, String) {
+    let value = if is_secret_header(name.as_str()) {
+        REDACTED.to_owned()
+    } else {
+        String::from_utf8_lossy(value.as_bytes()).into_owned()
+    };
+    (name.as_str().to_owned(), value)
 }
 
 /// `url` with any user info (`user:pass@`) replaced by [`REDACTED`].

@@ -19,7 +19,7 @@ pub use limits::{
 };
 pub use route::{PathMatch, RouteAction, RouteSettings};
 pub use upstream::{
-    BackendSettings, Balance, HealthCheck, UpstreamSettings, DEFAULT_EJECT_FOR,
+    BackendSettings, BackendUrl, Balance, HealthCheck, UpstreamSettings, DEFAULT_EJECT_FOR,
     DEFAULT_HEALTHY_THRESHOLD, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT,
     DEFAULT_UNHEALTHY_THRESHOLD, DEFAULT_UPSTREAM_NAME,
 };
@@ -47,6 +47,17 @@ pub enum LogFormat {
     Text,
     /// One JSON object a line.
     Json,
+}
+
+impl LogFormat {
+    /// The `--log-format` value: `text` or `json`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 /// The HTTPS listener's certificate and key, loaded and checked (`crate::tls`).
@@ -111,7 +122,7 @@ impl Settings {
     /// The defaults, with one round-robin upstream (named `default`) of these backends: listen
     /// on `127.0.0.1:8080`, admin on `127.0.0.1:9901`, no routes, no mirrors, text logs, and the
     /// `DEFAULT_*` limits and timeouts.
-    pub fn new(upstreams: Vec<http::Uri>) -> Self {
+    pub fn new(upstreams: Vec<BackendUrl>) -> Self {
         Self {
             listen: DEFAULT_LISTEN,
             tls: None,

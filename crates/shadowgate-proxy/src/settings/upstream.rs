@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::Uri;
+use http::uri::PathAndQuery;
 
 use super::{DEFAULT_UPSTREAM_CONNECT_TIMEOUT, DEFAULT_UPSTREAM_TIMEOUT};
 
@@ -20,6 +20,13 @@ pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 2;
 pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 /// Without an active health check, how long a backend whose connect failed stays out of the pool.
 pub const DEFAULT_EJECT_FOR: Duration = Duration::from_secs(10);
+
+/// A backend's URL, checked once where the settings are made (the config file's and the flags'
+/// validation, or whoever builds [`crate::Settings`]), so that the upstream module takes it as
+/// it is: `http://` or `https://`, a host, no user info, no query, an optional base path. The
+/// rules, their wording and the base-path join are the shadow targets' ([`shadowgate::TargetUrl`]);
+/// two URLs that differ only by a trailing `/` are equal, and it prints without one.
+pub type BackendUrl = shadowgate::TargetUrl;
 
 /// How an upstream picks a backend for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,7 +81,7 @@ impl fmt::Display for Balance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendSettings {
     /// `http://` or `https://` URL, with an optional base path.
-    pub url: Uri,
+    pub url: BackendUrl,
     /// Its weight under `weighted_round_robin` (at least 1; ignored by the other algorithms).
     pub weight: u32,
 }
@@ -92,6 +99,17 @@ pub struct HealthCheck {
     pub healthy_threshold: u32,
     /// Failing checks in a row that make a healthy backend unhealthy.
     pub unhealthy_threshold: u32,
+}
+
+impl HealthCheck {
+    /// `path` as a request target: it must start with `/` and be a valid path and query. The
+    /// config file's validation and the upstream both go by this.
+    pub fn parse_path(path: &str) -> Option<PathAndQuery> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        PathAndQuery::try_from(path).ok()
+    }
 }
 
 /// One named upstream pool.
@@ -121,7 +139,7 @@ pub struct UpstreamSettings {
 impl UpstreamSettings {
     /// A round-robin upstream of these backends (weight 1 each) with the default timeouts, no
     /// connection cap and no health check.
-    pub fn new(name: impl Into<String>, backends: Vec<Uri>) -> Self {
+    pub fn new(name: impl Into<String>, backends: Vec<BackendUrl>) -> Self {
         Self {
             name: name.into(),
             backends: backends
@@ -136,5 +154,14 @@ impl UpstreamSettings {
             health_check: None,
             eject_for: DEFAULT_EJECT_FOR,
         }
+    }
+
+    /// The positions of backends listed again after their first listing (a backend is listed
+    /// once; `weight` sends it more): the config file's validation reports each, the upstream
+    /// refuses the first.
+    pub fn repeated_backends(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut seen = std::collections::HashSet::new();
+        (self.backends.iter().enumerate())
+            .filter_map(move |(i, b)| (!seen.insert(&b.url)).then_some(i))
     }
 }

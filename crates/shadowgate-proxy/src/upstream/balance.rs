@@ -250,7 +250,7 @@ mod tests {
             .enumerate()
             .map(|(i, &w)| {
                 let url = format!("http://b{i}:80").parse().unwrap();
-                Backend::new("test", &url, w, &metrics).unwrap()
+                Backend::new("test", &url, w, &metrics)
             })
             .collect()
     }

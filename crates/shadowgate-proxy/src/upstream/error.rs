@@ -10,16 +10,6 @@ pub enum UpstreamError {
         /// The upstream's name.
         upstream: String,
     },
-    /// A backend URL the proxy cannot forward to.
-    #[error("upstream {upstream:?}: backend {url:?} {reason}")]
-    InvalidBackend {
-        /// The upstream's name.
-        upstream: String,
-        /// The URL.
-        url: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
     /// The same backend listed twice (use `weight` to send it more).
     #[error("upstream {upstream:?}: backend {url:?} is listed twice")]
     DuplicateBackend {

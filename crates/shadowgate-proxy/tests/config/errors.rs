@@ -98,7 +98,7 @@ fn mirror_errors_are_all_reported() {
             "mirror_defaults.url: \"http://x\": [mirror_defaults] has no url",
             "mirror_defaults.workers: 0 must be at least 1",
             "mirror_defaults.circuit.remove_after: \"soon\" is not a duration",
-            "mirrors.canary.url: \"notaurl\": no scheme",
+            "mirrors.canary.url: \"notaurl\" is not an absolute http:// or https:// URL",
             "mirrors.canary.sample: 1.5 is outside 0..=1",
             "mirrors.canary.sample_by: \"hdr:x\" is not header:NAME, cookie:NAME, query:NAME or client_ip",
             "mirrors.canary.rate_limit: -1 must be at least 0",

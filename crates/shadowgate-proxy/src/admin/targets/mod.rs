@@ -279,7 +279,7 @@ impl RuntimeTargets {
         &self,
         url: &str,
         sample: Option<f64>,
-    ) -> Result<TargetConfig, shadowgate::BuildError> {
+    ) -> Result<TargetConfig, shadowgate::TargetError> {
         let mut builder = self.template.clone().url(url).name(url).routed(false);
         if let Some(sample) = sample {
             builder = builder.sample(sample);

@@ -1,16 +1,16 @@
 //! `[mirror_defaults]` and `[mirrors.NAME]` → a [`TargetBuilder`] template and built
-//! [`TargetConfig`]s. Each key is checked here so that every problem is reported; the library's
-//! own [`TargetBuilder::build`] then checks the URL.
+//! [`TargetConfig`]s. The keys are read into the builder as they are; the library's
+//! [`TargetBuilder::build`] checks them all and tags each problem with its [`Field`], which is
+//! mapped back to its key path here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue};
-use http::uri::Authority;
 use http::Method;
-use shadowgate::{SampleBy, TargetBuilder, TargetConfig};
+use shadowgate::{Field, SampleBy, TargetBuilder, TargetConfig, TargetError};
 
 use super::check::{key_name, Errors};
+use crate::config::duration;
 use crate::config::raw::RawMirror;
 
 /// A URL that makes a template buildable, to read its settings back.
@@ -46,10 +46,15 @@ pub(super) fn defaults(
         shadowgate::DEFAULT_CIRCUIT_FAILURES,
         shadowgate::DEFAULT_CIRCUIT_RETRY_AFTER,
     );
-    (
-        apply(errs, "mirror_defaults", raw, template, circuit),
-        remove_after,
-    )
+    let built = apply(errs, "mirror_defaults", raw, template.clone(), circuit);
+    match built.clone().url(PLACEHOLDER_URL).build() {
+        Ok(_) => (built, remove_after),
+        Err(e) => {
+            report(errs, "mirror_defaults", raw, 0, e);
+            // The mirrors are checked against the plain defaults, so as not to repeat these.
+            (template, remove_after)
+        }
+    }
 }
 
 /// Every `[mirrors.NAME]`, in name order, routed and named by its table.
@@ -58,15 +63,22 @@ pub(super) fn mirrors(
     raw: &BTreeMap<String, RawMirror>,
     defaults: &TargetBuilder,
 ) -> Vec<TargetConfig> {
-    // The template's circuit, for a table that sets only one of its keys.
-    let circuit = defaults
+    // The template's circuit, for a table that sets only one of its keys, and its removed
+    // headers, which come before the table's own.
+    let (circuit, template_removes) = defaults
         .clone()
         .url(PLACEHOLDER_URL)
         .build()
-        .map(|t| (t.circuit_failures(), t.circuit_retry_after()))
+        .map(|t| {
+            let circuit = (t.circuit_failures(), t.circuit_retry_after());
+            (circuit, t.remove_headers().len())
+        })
         .unwrap_or((
-            shadowgate::DEFAULT_CIRCUIT_FAILURES,
-            shadowgate::DEFAULT_CIRCUIT_RETRY_AFTER,
+            (
+                shadowgate::DEFAULT_CIRCUIT_FAILURES,
+                shadowgate::DEFAULT_CIRCUIT_RETRY_AFTER,
+            ),
+            0,
         ));
     let mut out = Vec::with_capacity(raw.len());
     for (name, m) in raw {
@@ -86,28 +98,45 @@ pub(super) fn mirrors(
                 Duration::ZERO,
             );
         }
-        // The URL alone (the other settings are checked key by key below).
-        if let Err(e) = TargetConfig::builder(url).build() {
-            let message = match e {
-                shadowgate::BuildError::InvalidUrl { url, reason } => format!("{url:?}: {reason}"),
-                e => e.to_string(),
-            };
-            errs.push(format!("{at}.url"), message);
-        }
         let builder = defaults.clone().url(url).name(name.as_str()).routed(true);
         let builder = apply(errs, &at, m, builder, circuit);
-        if errs.len() > before {
-            continue;
-        }
         match builder.build() {
-            Ok(target) => out.push(target),
-            Err(e) => errs.push(at, e.to_string()),
+            Ok(target) if errs.len() == before => out.push(target),
+            Ok(_) => {}
+            Err(e) => report(errs, &at, m, template_removes, e),
         }
     }
     out
 }
 
-/// Checks and applies every key `raw` sets (all but `url`) onto `b`.
+/// Each of the builder's problems at its key path under `at`. `removes_before` is how many
+/// removed headers came before the table's own (the template's).
+fn report(errs: &mut Errors, at: &str, raw: &RawMirror, removes_before: usize, e: TargetError) {
+    for p in e.problems {
+        let message = match (&p.field, &raw.timeout) {
+            // The duration as written ("0s"), not as the builder prints it.
+            (Field::Timeout, Some(t)) => format!("{t:?} {}", p.error.reason()),
+            _ => p.error.to_string(),
+        };
+        let key = match &p.field {
+            Field::Url => format!("{at}.url"),
+            Field::Sample => format!("{at}.sample"),
+            Field::Workers => format!("{at}.workers"),
+            Field::Queue => format!("{at}.queue"),
+            Field::Timeout => format!("{at}.timeout"),
+            Field::Host => format!("{at}.host"),
+            Field::AddHeader(name) => format!("{at}.headers.add.{}", key_name(name)),
+            Field::RemoveHeader(i) => {
+                format!("{at}.headers.remove[{}]", i.saturating_sub(removes_before))
+            }
+            _ => at.to_owned(),
+        };
+        errs.push(key, message);
+    }
+}
+
+/// Reads every key `raw` sets (all but `url`) into `b`, converting the file's types (a duration's
+/// text, an integer's range); what the values may be is [`TargetBuilder::build`]'s to check.
 fn apply(
     errs: &mut Errors,
     at: &str,
@@ -117,33 +146,28 @@ fn apply(
 ) -> TargetBuilder {
     let key = |k: &str| format!("{at}.{k}");
     if let Some(r) = raw.sample {
-        if (0.0..=1.0).contains(&r) {
-            b = b.sample(r);
-        } else {
-            errs.push(key("sample"), format!("{r} is outside 0..=1"));
-        }
+        b = b.sample(r);
     }
     if let Some(s) = &raw.sample_by {
         match SampleBy::parse(s) {
             Ok(by) => b = b.sample_by(by),
-            Err(e) => errs.push(key("sample_by"), e),
+            Err(e) => errs.push(key("sample_by"), e.to_string()),
         }
     }
     if raw.rate_limit.is_some() {
         b = b.rate_limit(errs.count_u32(&key("rate_limit"), raw.rate_limit, 0, 0));
     }
     if raw.workers.is_some() {
-        b = b.workers(errs.count(&key("workers"), raw.workers, 1, 1));
+        b = b.workers(errs.count(&key("workers"), raw.workers, shadowgate::DEFAULT_WORKERS, 0));
     }
     if raw.queue.is_some() {
-        b = b.queue(errs.count(&key("queue"), raw.queue, 1, 1));
+        b = b.queue(errs.count(&key("queue"), raw.queue, shadowgate::DEFAULT_QUEUE, 0));
     }
     if let Some(t) = &raw.timeout {
-        b = b.timeout(errs.positive_duration(
-            &key("timeout"),
-            Some(t),
-            shadowgate::DEFAULT_TIMEOUT,
-        ));
+        match duration::parse(t) {
+            Ok(t) => b = b.timeout(t),
+            Err(e) => errs.push(key("timeout"), e),
+        }
     }
     if raw.max_body_bytes.is_some() {
         let n = errs.count(&key("max_body_bytes"), raw.max_body_bytes, 0, 0);
@@ -153,44 +177,14 @@ fn apply(
         b = b.body(on);
     }
     if let Some(h) = &raw.host {
-        b = match h.as_str() {
-            "original" => b.host_original(),
-            "target" => b.host_target(),
-            literal
-                if literal.parse::<Authority>().is_ok()
-                    && HeaderValue::from_str(literal).is_ok() =>
-            {
-                b.host_literal(literal)
-            }
-            _ => {
-                errs.push(
-                    key("host"),
-                    format!("{h:?} is not original, target or a host[:port]"),
-                );
-                b
-            }
-        };
+        b = b.host(h.as_str());
     }
     if let Some(headers) = &raw.headers {
         for (name, value) in &headers.add {
-            let at = format!("{}.{}", key("headers.add"), key_name(name));
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                errs.push(at, format!("{name:?} is not a valid header name"));
-            } else if HeaderValue::from_str(value).is_err() {
-                errs.push(at, "the value has characters a header cannot carry");
-            } else {
-                b = b.add_header(name.as_str(), value.as_str());
-            }
+            b = b.add_header(name.as_str(), value.as_str());
         }
-        for (i, name) in headers.remove.iter().enumerate() {
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                errs.push(
-                    format!("{}[{i}]", key("headers.remove")),
-                    format!("{name:?} is not a valid header name"),
-                );
-            } else {
-                b = b.remove_header(name.as_str());
-            }
+        for name in &headers.remove {
+            b = b.remove_header(name.as_str());
         }
     }
     if let Some(methods) = &raw.methods {
@@ -221,4 +215,49 @@ pub(super) fn methods(errs: &mut Errors, at: &str, raw: &[String]) -> Vec<Method
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn errors(tables: &str) -> Vec<String> {
+        let text = format!("[upstreams.p]\nbackends = [\"http://a:1\"]\n{tables}");
+        let raw = crate::config::parse(&text, "test.toml").unwrap();
+        let mut e: Vec<String> = super::super::validate(&raw, Path::new("."))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        e.sort();
+        e
+    }
+
+    #[test]
+    fn a_tables_removed_header_is_named_by_its_own_index() {
+        let e = errors(
+            "[mirror_defaults.headers]\nremove = [\"x-a\", \"x-b\"]\n\
+             [mirrors.m]\nurl = \"http://m:1\"\nheaders = { remove = [\"x-c\", \"bad name\"] }\n",
+        );
+        assert_eq!(
+            e,
+            ["mirrors.m.headers.remove[1]: \"bad name\" is not a valid header name"]
+        );
+    }
+
+    #[test]
+    fn a_bad_default_is_reported_once_at_mirror_defaults() {
+        let e = errors(
+            "[mirror_defaults]\nworkers = 0\nhost = \"a b\"\n[mirrors.m]\nurl = \"http://m:1\"\n\
+             [mirrors.n]\nurl = \"http://n:1\"\nqueue = 0\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "mirror_defaults.host: \"a b\" is not original, target or a host[:port]",
+                "mirror_defaults.workers: 0 must be at least 1",
+                "mirrors.n.queue: 0 must be at least 1",
+            ]
+        );
+    }
 }

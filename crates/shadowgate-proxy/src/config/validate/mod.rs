@@ -27,16 +27,25 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
     let mut settings = Settings::new(Vec::new());
 
     if let Some(s) = &raw.listen {
-        settings.listen = address(&mut errs, "listen", s).unwrap_or(DEFAULT_LISTEN);
+        settings.listen = match address(s) {
+            Ok(addr) => addr,
+            Err(e) => {
+                errs.push("listen", e);
+                DEFAULT_LISTEN
+            }
+        };
     }
     if let Some(tls) = &raw.tls {
         settings.tls = tls_settings(&mut errs, tls, base_dir);
     }
     if let Some(admin) = &raw.admin {
-        settings.admin = match admin.listen.as_deref() {
+        settings.admin = match admin.listen.as_deref().map(admin_address) {
             None => Some(DEFAULT_ADMIN),
-            Some("off") => None,
-            Some(s) => address(&mut errs, "admin.listen", s).or(Some(DEFAULT_ADMIN)),
+            Some(Ok(addr)) => addr,
+            Some(Err(e)) => {
+                errs.push("admin.listen", e);
+                Some(DEFAULT_ADMIN)
+            }
         };
         settings.admin_auth = admin.auth_file.as_deref().map(|f| resolve(base_dir, f));
         settings.state_file = admin.state_file.as_deref().map(|f| resolve(base_dir, f));
@@ -63,23 +72,18 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
     errs.finish(settings)
 }
 
-fn address(errs: &mut Errors, key: &str, s: &str) -> Option<SocketAddr> {
-    match s.trim().parse() {
-        Ok(addr) => Some(addr),
-        Err(_) => {
-            let off = if key == "admin.listen" {
-                " or \"off\""
-            } else {
-                ""
-            };
-            errs.push(
-                key,
-                format!(
-                    "{s:?} is not an address (expected IP:PORT, for example 127.0.0.1:8080){off}"
-                ),
-            );
-            None
-        }
+/// A listener address (`IP:PORT`, surrounding spaces ignored): `listen` and `--listen`.
+pub(crate) fn address(s: &str) -> Result<SocketAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!("{s:?} is not an address (expected IP:PORT, for example 127.0.0.1:8080)")
+    })
+}
+
+/// The admin listener: an address, or `off` (`None`): `admin.listen` and `--admin`.
+pub(crate) fn admin_address(s: &str) -> Result<Option<SocketAddr>, String> {
+    match s {
+        "off" => Ok(None),
+        s => address(s).map(Some).map_err(|e| format!("{e} or \"off\"")),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::StatusCode;
 
 use super::check::{key_name, Errors};
@@ -77,13 +77,9 @@ fn route(
     let mut headers = Vec::with_capacity(raw.headers.len());
     for (n, v) in &raw.headers {
         let at = format!("{}.{}", key("headers"), key_name(n));
-        match (
-            HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            (Ok(n), Ok(v)) => headers.push((n, v)),
-            (Err(_), _) => errs.push(at, format!("{n:?} is not a valid header name")),
-            (_, Err(_)) => errs.push(at, "the value has characters a header cannot carry"),
+        match shadowgate::parse_header(n, v) {
+            Ok(header) => headers.push(header),
+            Err(e) => errs.push(at, e.to_string()),
         }
     }
     let action = match &raw.redirect {

@@ -1,14 +1,13 @@
 //! `[upstreams.NAME]` → [`UpstreamSettings`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use super::check::{key_name, Errors};
 use crate::config::raw::{RawBackend, RawHealthCheck, RawUpstream};
 use crate::settings::{
-    BackendSettings, Balance, HealthCheck, UpstreamSettings, DEFAULT_HEALTHY_THRESHOLD,
+    BackendSettings, BackendUrl, Balance, HealthCheck, UpstreamSettings, DEFAULT_HEALTHY_THRESHOLD,
     DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, DEFAULT_UNHEALTHY_THRESHOLD,
 };
-use crate::upstream::check_backend_url;
 
 /// Every upstream, in name order.
 pub(super) fn upstreams(
@@ -33,7 +32,7 @@ fn upstream(errs: &mut Errors, name: &str, raw: &RawUpstream) -> UpstreamSetting
         errs.push(&at, "an upstream name cannot be empty");
     }
     let mut u = UpstreamSettings::new(name, Vec::new());
-    u.backends = backends(errs, &key("backends"), &raw.backends);
+    backends(errs, &key("backends"), &raw.backends, &mut u);
     if let Some(b) = &raw.balance {
         match Balance::parse(b) {
             Some(b) => u.balance = b,
@@ -62,37 +61,39 @@ fn upstream(errs: &mut Errors, name: &str, raw: &RawUpstream) -> UpstreamSetting
     u
 }
 
-fn backends(errs: &mut Errors, at: &str, raw: &[RawBackend]) -> Vec<BackendSettings> {
+/// The backends, each URL checked by [`BackendUrl`] and each repeat reported (by the settings'
+/// own rule, [`UpstreamSettings::repeated_backends`]).
+fn backends(errs: &mut Errors, at: &str, raw: &[RawBackend], u: &mut UpstreamSettings) {
     if raw.is_empty() {
         errs.push(at, "at least one backend URL is required");
     }
-    let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(raw.len());
     for (i, b) in raw.iter().enumerate() {
         let (url, weight, key) = match b {
             RawBackend::Url(url) => (url, None, format!("{at}[{i}]")),
             RawBackend::Weighted(w) => (&w.url, w.weight, format!("{at}[{i}].url")),
         };
         let weight = errs.count_u32(&format!("{at}[{i}].weight"), weight, 1, 1);
-        if !seen.insert(url.as_str()) {
-            errs.push(&key, format!("{url:?} is listed more than once"));
-            continue;
-        }
-        match url.parse::<http::Uri>() {
-            Err(_) => errs.push(&key, format!("{url:?} is not a URL")),
-            Ok(uri) => match check_backend_url(&uri) {
-                Ok(()) => out.push(BackendSettings { url: uri, weight }),
-                Err(reason) => errs.push(&key, format!("{url:?} {reason}")),
-            },
+        match BackendUrl::parse(url) {
+            Ok(parsed) => {
+                u.backends.push(BackendSettings {
+                    url: parsed,
+                    weight,
+                });
+                let last = u.backends.len() - 1;
+                if u.repeated_backends().any(|r| r == last) {
+                    errs.push(key, format!("{url:?} is listed more than once"));
+                    u.backends.pop();
+                }
+            }
+            Err(e) => errs.push(key, e.to_string()),
         }
     }
-    out
 }
 
 fn health_check(errs: &mut Errors, at: &str, raw: &RawHealthCheck) -> HealthCheck {
     let key = |k: &str| format!("{at}.{k}");
     let path = raw.path.clone().unwrap_or_else(|| "/".to_owned());
-    if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
+    if HealthCheck::parse_path(&path).is_none() {
         errs.push(
             key("path"),
             format!("{path:?} is not a path (it must start with /)"),
