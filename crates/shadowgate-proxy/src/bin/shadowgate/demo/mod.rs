@@ -121,7 +121,7 @@ pub async fn run() -> anyhow::Result<()> {
 
 /// The proxy's settings: v1 upstream, v2 as the mirror target, loopback listeners on port 0.
 fn settings(v1: &Backend, v2: &Backend, observer: Arc<CanaryObserver>) -> anyhow::Result<Settings> {
-    let upstream: crate::settings::BackendUrl = v1
+    let upstream: shadowgate_proxy::BackendUrl = v1
         .url()
         .parse()
         .context("the v1 address does not make a URL")?;
