@@ -3,7 +3,9 @@
 //! `retry_after` one copy goes out as a probe (half-open), and its fate closes or reopens it.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use prometheus_client::metrics::gauge::Gauge;
 
