@@ -193,95 +193,165 @@ impl Circuit {
 
 #[cfg(test)]
 mod tests {
+    use tokio::time::advance;
+
     use super::*;
 
-    fn circuit(failures: u32, retry_after: Duration) -> Circuit {
-        Circuit::new(
-            failures,
-            retry_after,
-            Duration::ZERO,
-            Gauge::default(),
-            "t".into(),
-        )
+    const RETRY_AFTER: Duration = Duration::from_secs(60);
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    const NANO: Duration = Duration::from_nanos(1);
+
+    fn circuit(failures: u32) -> Circuit {
+        Circuit::new(failures, RETRY_AFTER, TIMEOUT, Gauge::default(), "t".into())
     }
 
-    #[test]
-    fn opens_after_consecutive_failures_only() {
-        let c = circuit(3, Duration::from_secs(60));
+    /// Opens `c` (built with `failures` = 1).
+    fn open(c: &Circuit) {
         c.on_failure();
-        c.on_failure();
-        c.on_success();
+        assert_eq!(c.state(), CircuitState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_after_exactly_n_consecutive_failures() {
+        let c = circuit(3);
         c.on_failure();
         c.on_failure();
         assert_eq!(c.state(), CircuitState::Closed);
+        assert!(c.admit() && !c.is_blocking());
         c.on_failure();
         assert_eq!(c.state(), CircuitState::Open);
+        assert_eq!(c.gauge.get(), 1);
         assert!(!c.admit());
         assert!(c.is_blocking());
     }
 
-    #[test]
-    fn one_probe_then_close_or_reopen() {
-        let c = circuit(1, Duration::ZERO);
+    #[tokio::test(start_paused = true)]
+    async fn a_success_resets_the_count() {
+        let c = circuit(3);
+        c.on_failure();
+        c.on_failure();
+        c.on_success();
+        c.on_failure();
+        c.on_failure();
+        assert_eq!(c.state(), CircuitState::Closed, "2 since the success");
         c.on_failure();
         assert_eq!(c.state(), CircuitState::Open);
-        assert!(c.admit(), "the probe");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stays_open_until_retry_after_then_exactly_one_probe() {
+        let c = circuit(1);
+        open(&c);
+        advance(RETRY_AFTER - NANO).await;
+        assert!(!c.admit(), "1 ns early");
+        assert!(c.is_blocking());
+        assert_eq!(c.state(), CircuitState::Open);
+        advance(NANO).await;
+        assert!(!c.is_blocking(), "the probe is due");
+        assert!(c.admit(), "the first caller wins the probe");
         assert_eq!(c.state(), CircuitState::HalfOpen);
-        c.on_failure();
-        assert_eq!(c.state(), CircuitState::Open);
+        assert_eq!(c.gauge.get(), 2);
+        for _ in 0..10 {
+            assert!(!c.admit(), "no second probe while the first is out");
+        }
+        assert!(c.is_blocking());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn of_racing_callers_exactly_one_wins_the_probe() {
+        let rt = tokio::runtime::Handle::current();
+        for _ in 0..200 {
+            let c = std::sync::Arc::new(circuit(1));
+            open(&c);
+            advance(RETRY_AFTER).await;
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let racers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (c, rt, start) = (c.clone(), rt.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        // Inside the runtime's context, so the threads read its paused clock.
+                        let _rt = rt.enter();
+                        start.wait();
+                        (0..10).filter(|_| c.admit()).count()
+                    })
+                })
+                .collect();
+            let won: usize = racers.into_iter().map(|r| r.join().unwrap()).sum();
+            assert_eq!(won, 1);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_success_closes_it() {
+        let c = circuit(1);
+        open(&c);
+        advance(RETRY_AFTER).await;
         assert!(c.admit());
         c.on_success();
         assert_eq!(c.state(), CircuitState::Closed);
         assert_eq!(c.gauge.get(), 0);
+        assert!(c.admit() && c.admit(), "closed: everything is admitted");
+        assert_eq!(c.failing_for(), None);
     }
 
-    #[test]
-    fn failing_for_runs_from_the_first_opening_until_it_closes() {
-        let c = circuit(1, Duration::ZERO);
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_failure_reopens_it_for_another_retry_after() {
+        let c = circuit(1);
+        open(&c);
+        advance(RETRY_AFTER).await;
+        assert!(c.admit());
+        c.on_failure();
+        assert_eq!(c.state(), CircuitState::Open);
+        assert_eq!(c.gauge.get(), 1);
+        advance(RETRY_AFTER - NANO).await;
+        assert!(!c.admit(), "the wait starts again at the reopening");
+        advance(NANO).await;
+        assert!(c.admit(), "the next probe");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overdue_probe_is_replaced_after_retry_after_plus_timeout() {
+        let c = circuit(1);
+        open(&c);
+        advance(RETRY_AFTER).await;
+        assert!(c.admit(), "the probe, never heard from");
+        advance(RETRY_AFTER + TIMEOUT - NANO).await;
+        assert!(!c.admit(), "1 ns before it is overdue");
+        assert!(c.is_blocking());
+        advance(NANO).await;
+        assert!(c.admit(), "overdue: a new probe");
+        assert!(!c.admit(), "and only one");
+        assert_eq!(c.state(), CircuitState::HalfOpen);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_for_runs_from_the_first_opening_until_it_closes() {
+        let c = circuit(1);
         assert_eq!(c.failing_for(), None);
+        open(&c);
+        advance(RETRY_AFTER).await;
+        assert_eq!(c.failing_for(), Some(RETRY_AFTER));
+        assert!(c.admit());
         c.on_failure();
-        let first = c.failing_for().unwrap();
-        assert!(c.admit(), "the probe");
-        c.on_failure();
-        assert!(
-            c.failing_for().unwrap() >= first,
+        advance(Duration::from_secs(5)).await;
+        assert_eq!(
+            c.failing_for(),
+            Some(RETRY_AFTER + Duration::from_secs(5)),
             "reopening keeps the start"
         );
+        advance(RETRY_AFTER).await;
+        assert!(c.admit());
         c.on_success();
         assert_eq!(c.failing_for(), None);
     }
 
-    #[test]
-    fn zero_failures_disables_it() {
-        let c = circuit(0, Duration::ZERO);
+    #[tokio::test(start_paused = true)]
+    async fn zero_failures_disables_it() {
+        let c = circuit(0);
         for _ in 0..100 {
             c.on_failure();
         }
         assert_eq!(c.state(), CircuitState::Closed);
-    }
-
-    #[test]
-    fn only_one_probe_until_it_is_overdue() {
-        let c = Circuit::new(
-            1,
-            Duration::ZERO,
-            Duration::from_secs(3600),
-            Gauge::default(),
-            "t".into(),
-        );
-        c.on_failure();
-        assert!(c.admit(), "the probe");
-        assert!(!c.admit(), "a second probe while the first is out");
-        assert!(c.is_blocking());
-        let lost = Circuit::new(
-            1,
-            Duration::ZERO,
-            Duration::ZERO,
-            Gauge::default(),
-            "t".into(),
-        );
-        lost.on_failure();
-        assert!(lost.admit());
-        assert!(lost.admit(), "an overdue probe is replaced");
+        assert!(c.admit());
     }
 }

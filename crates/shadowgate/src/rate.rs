@@ -129,19 +129,23 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrent_takers_share_exactly_capacity() {
-        let r = std::sync::Arc::new(RateLimit::new(1000).unwrap());
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let r = r.clone();
-                // Inside the runtime's context, so the threads read its paused clock.
-                let rt = tokio::runtime::Handle::current();
-                std::thread::spawn(move || {
-                    let _rt = rt.enter();
-                    takes(&r, 1000)
+        let rt = tokio::runtime::Handle::current();
+        for _ in 0..20 {
+            let r = std::sync::Arc::new(RateLimit::new(1000).unwrap());
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let (r, rt, start) = (r.clone(), rt.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        // Inside the runtime's context, so the threads read its paused clock.
+                        let _rt = rt.enter();
+                        start.wait();
+                        takes(&r, 1000)
+                    })
                 })
-            })
-            .collect();
-        let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-        assert_eq!(total, 1000);
+                .collect();
+            let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+            assert_eq!(total, 1000);
+        }
     }
 }
