@@ -190,3 +190,87 @@ impl Drop for InFlight<'_> {
         self.0.dec();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::HeaderValue;
+    use shadowgate_test_support::BlackHole;
+
+    use super::*;
+    use crate::client::{build_client, default_tls};
+    use crate::handle::test_handle::{recording, Events};
+
+    const TIMEOUT: Duration = Duration::from_millis(300);
+
+    /// A worker for a target at `url` with `TIMEOUT` whose circuit opens on one failure; its
+    /// queue is not used (the tests call `send` directly).
+    fn worker(url: &str) -> (Worker, Events) {
+        let config = TargetConfig::builder(url)
+            .timeout(TIMEOUT)
+            .circuit(1, Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let (observer, events) = recording(&config);
+        let circuit = Arc::new(Circuit::new(
+            1,
+            Duration::from_secs(60),
+            TIMEOUT,
+            observer.metrics.circuit_state.clone(),
+            config.name.clone(),
+        ));
+        let client = build_client(default_tls().unwrap(), &config);
+        let (_, rx) = async_channel::bounded(1);
+        (Worker::new(config, rx, client, circuit, observer), events)
+    }
+
+    fn job() -> Job {
+        let (parts, ()) = http::Request::get("/copy").body(()).unwrap().into_parts();
+        Job {
+            head: Arc::new(CopyHead::capture(&parts, HeaderValue::from_static("id"))),
+            body: None,
+            dispatched_at: Instant::now(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_copy_that_waited_past_its_timeout_times_out_with_no_io() {
+        let black_hole = BlackHole::start().await.unwrap();
+        let (worker, events) = worker(&black_hole.url());
+        let job = job();
+        tokio::time::advance(TIMEOUT).await;
+        worker.send(job).await;
+        // No round trip: no elapsed time is reported, and the circuit did not hear a failure.
+        assert_eq!(
+            *events.lock().unwrap(),
+            [(Outcome::TimedOut, None, None)],
+            "timed out in the queue, before any I/O"
+        );
+        assert_eq!(worker.circuit.state(), crate::CircuitState::Closed);
+        assert_eq!(worker.observer.metrics.in_flight.get(), 0);
+    }
+
+    /// Real time: the copy connects to a black hole and waits for an answer that never comes.
+    #[tokio::test]
+    async fn a_round_trip_past_the_deadline_times_out() {
+        let black_hole = BlackHole::start().await.unwrap();
+        let (worker, events) = worker(&black_hole.url());
+        let sent = tokio::time::timeout(Duration::from_secs(10), worker.send(job())).await;
+        assert!(sent.is_ok(), "the deadline ends the round trip");
+        let events = events.lock().unwrap().clone();
+        let [(Outcome::TimedOut, None, Some(elapsed))] = events[..] else {
+            panic!("expected one timed_out with a round trip, got {events:?}");
+        };
+        // At the deadline: timers fire on a millisecond grid, and the runner may be busy.
+        assert!(elapsed >= TIMEOUT / 2, "{elapsed:?}");
+        assert!(elapsed < TIMEOUT * 5, "{elapsed:?}");
+        assert_eq!(black_hole.connections(), 1, "the copy was on the wire");
+        assert_eq!(
+            worker.circuit.state(),
+            crate::CircuitState::Open,
+            "a timeout on the wire counts against the circuit"
+        );
+        assert_eq!(worker.observer.metrics.in_flight.get(), 0);
+    }
+}
