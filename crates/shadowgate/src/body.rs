@@ -27,11 +27,6 @@ impl<B> TeeBody<B> {
     pub(crate) fn new(inner: B, tee: Option<Box<Tee>>) -> Self {
         Self { inner, tee }
     }
-
-    /// The client's body.
-    pub fn into_inner(self) -> B {
-        self.inner
-    }
 }
 
 impl<B> Body for TeeBody<B>
