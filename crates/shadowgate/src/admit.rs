@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
+use async_channel::TrySendError;
 use http::HeaderValue;
 use tokio::time::Instant;
-
-use async_channel::TrySendError;
 
 use crate::copy::{CopyChunks, CopyHead};
 use crate::handle::TargetHandle;
@@ -100,5 +99,144 @@ impl TargetHandle {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::handle::test_handle::{detached, outcomes};
+    use crate::target::{TargetBuilder, TargetConfig};
+
+    fn builder() -> TargetBuilder {
+        TargetConfig::builder("http://shadow.test").max_body_bytes(100)
+    }
+
+    fn head() -> Arc<CopyHead> {
+        let (parts, ()) = http::Request::get("/").body(()).unwrap().into_parts();
+        Arc::new(CopyHead::capture(&parts, HeaderValue::from_static("id")))
+    }
+
+    fn sampled(upgrade: bool, now: bool, announced: u64) -> Step<'static> {
+        Step::Sampled {
+            upgrade,
+            now,
+            announced,
+        }
+    }
+
+    fn dispatch(head: &Arc<CopyHead>) -> Step<'_> {
+        Step::Dispatch { head, body: None }
+    }
+
+    static ID: HeaderValue = HeaderValue::from_static("id");
+
+    #[tokio::test(start_paused = true)]
+    async fn before_the_capture_only_stateless_reasons_drop_a_copy() {
+        let (t, _queue, events) = detached(builder().build().unwrap());
+        assert!(!t.admit(sampled(true, true, 0), &ID));
+        assert!(
+            !t.admit(sampled(false, false, 101), &ID),
+            "Content-Length over the cap"
+        );
+        assert!(t.admit(sampled(false, false, 100), &ID), "at the cap");
+        assert!(
+            t.admit(sampled(false, true, 101), &ID),
+            "a copy without its body"
+        );
+        assert_eq!(
+            outcomes(&events),
+            [Outcome::SkippedUpgrade, Outcome::DroppedBodyTooLarge]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_over_the_cap_while_streaming_is_dropped() {
+        let (t, _queue, events) = detached(builder().build().unwrap());
+        assert!(t.admit(Step::Streaming { len: 100 }, &ID));
+        assert!(!t.admit(Step::Streaming { len: 101 }, &ID));
+        assert_eq!(outcomes(&events), [Outcome::DroppedBodyTooLarge]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dispatched_copy_is_queued_with_its_time() {
+        let (t, queue, events) = detached(builder().build().unwrap());
+        let head = head();
+        let at = Instant::now();
+        assert!(t.admit(dispatch(&head), &ID));
+        assert_eq!(outcomes(&events), [Outcome::Dispatched]);
+        let job = queue.try_recv().unwrap();
+        assert!(Arc::ptr_eq(&job.head, &head));
+        assert_eq!(job.dispatched_at, at);
+        assert_eq!(t.observer.metrics.queue_depth.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_drops_before_the_capture_and_at_dispatch() {
+        let (t, _queue, events) = detached(builder().queue(1).build().unwrap());
+        let head = head();
+        assert!(t.admit(dispatch(&head), &ID));
+        assert!(
+            !t.admit(sampled(false, true, 0), &ID),
+            "a copy sent at once"
+        );
+        assert!(
+            t.admit(sampled(false, false, 0), &ID),
+            "one that waits for its body"
+        );
+        assert!(!t.admit(dispatch(&head), &ID));
+        assert_eq!(
+            outcomes(&events),
+            [
+                Outcome::Dispatched,
+                Outcome::DroppedQueueFull,
+                Outcome::DroppedQueueFull
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_circuit_drops_before_the_capture_and_at_dispatch() {
+        let config = builder()
+            .circuit(1, Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let (t, _queue, events) = detached(config);
+        t.circuit.on_failure();
+        let head = head();
+        assert!(!t.admit(sampled(false, true, 0), &ID));
+        assert!(!t.admit(dispatch(&head), &ID));
+        assert_eq!(
+            outcomes(&events),
+            [Outcome::DroppedCircuitOpen, Outcome::DroppedCircuitOpen]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limit_drops_at_dispatch() {
+        let (t, _queue, events) = detached(builder().rate_limit(2).build().unwrap());
+        let head = head();
+        let admitted = (0..5).filter(|_| t.admit(dispatch(&head), &ID)).count();
+        assert_eq!(admitted, 2);
+        assert_eq!(
+            outcomes(&events),
+            [
+                Outcome::Dispatched,
+                Outcome::Dispatched,
+                Outcome::DroppedRateLimited,
+                Outcome::DroppedRateLimited,
+                Outcome::DroppedRateLimited
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_target_drops_as_shutdown() {
+        let (t, _queue, events) = detached(builder().build().unwrap());
+        t.close();
+        assert!(!t.admit(dispatch(&head()), &ID));
+        assert_eq!(outcomes(&events), [Outcome::DroppedShutdown]);
     }
 }
