@@ -2,7 +2,7 @@
 //! while open, copies are dropped (`dropped_circuit_open`) with no I/O at all; after
 //! `retry_after` one copy goes out as a probe (half-open), and its fate closes or reopens it.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -40,6 +40,20 @@ impl CircuitState {
     }
 }
 
+/// The low bits of [`Circuit::word`] hold the state.
+const STATE_BITS: u32 = 2;
+const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
+
+/// A state and a time in nanoseconds since the epoch, in one word.
+fn pack(state: u8, since: u64) -> u64 {
+    (since.min(u64::MAX >> STATE_BITS) << STATE_BITS) | u64::from(state)
+}
+
+fn unpack(word: u64) -> (u8, u64) {
+    // The mask keeps two bits, so the cast cannot truncate.
+    ((word & STATE_MASK) as u8, word >> STATE_BITS)
+}
+
 #[derive(Debug)]
 pub(crate) struct Circuit {
     /// 0 disables the breaker.
@@ -47,10 +61,11 @@ pub(crate) struct Circuit {
     retry_after: Duration,
     /// A probe not heard from within this long is taken as lost, and another may go out.
     probe_lost_after: Duration,
-    state: AtomicU8,
+    /// The state, and when it last opened or sent a probe (nanoseconds since `epoch`), packed
+    /// into one atomic so that claiming the probe is one compare-and-swap on both: a caller
+    /// that read either before another caller's claim cannot win too.
+    word: AtomicU64,
     consecutive: AtomicU32,
-    /// When it last opened or sent a probe, as nanoseconds since `epoch`.
-    since: AtomicU64,
     /// When it opened after being closed, as nanoseconds since `epoch` plus one; 0 while closed.
     failing_since: AtomicU64,
     epoch: Instant,
@@ -72,9 +87,8 @@ impl Circuit {
             failures,
             retry_after,
             probe_lost_after: retry_after.saturating_add(timeout),
-            state: AtomicU8::new(CLOSED),
+            word: AtomicU64::new(pack(CLOSED, 0)),
             consecutive: AtomicU32::new(0),
-            since: AtomicU64::new(0),
             failing_since: AtomicU64::new(0),
             epoch: Instant::now(),
             gauge,
@@ -83,7 +97,7 @@ impl Circuit {
     }
 
     pub(crate) fn state(&self) -> CircuitState {
-        match self.state.load(Ordering::Acquire) {
+        match unpack(self.word.load(Ordering::Acquire)).0 {
             OPEN => CircuitState::Open,
             HALF_OPEN => CircuitState::HalfOpen,
             _ => CircuitState::Closed,
@@ -94,19 +108,25 @@ impl Circuit {
     /// due, exactly one caller wins the switch to half-open and sends it. A probe that was never
     /// heard from (dropped from a full queue, expired in it) is replaced once it is overdue.
     pub(crate) fn admit(&self) -> bool {
-        let state = self.state.load(Ordering::Acquire);
+        let word = self.word.load(Ordering::Acquire);
+        let (state, since) = unpack(word);
         if state == CLOSED {
             return true;
         }
-        if !self.probe_due(state) {
+        let now = self.now();
+        if !self.probe_due(state, since, now) {
             return false;
         }
-        let since = self.since.load(Ordering::Acquire);
         let won = self
-            .since
-            .compare_exchange(since, self.now(), Ordering::AcqRel, Ordering::Acquire)
+            .word
+            .compare_exchange(
+                word,
+                pack(HALF_OPEN, now),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok();
-        if won && self.state.swap(HALF_OPEN, Ordering::AcqRel) != HALF_OPEN {
+        if won && state != HALF_OPEN {
             self.changed(CircuitState::HalfOpen);
         }
         won
@@ -114,8 +134,8 @@ impl Circuit {
 
     /// Whether a copy would be dropped by the circuit now (no state change).
     pub(crate) fn is_blocking(&self) -> bool {
-        let state = self.state.load(Ordering::Acquire);
-        state != CLOSED && !self.probe_due(state)
+        let (state, since) = unpack(self.word.load(Ordering::Acquire));
+        state != CLOSED && !self.probe_due(state, since, self.now())
     }
 
     /// How long the circuit has been open or half-open since it was last closed (`None` while
@@ -132,7 +152,9 @@ impl Circuit {
     /// The target answered.
     pub(crate) fn on_success(&self) {
         self.consecutive.store(0, Ordering::Relaxed);
-        if self.state.swap(CLOSED, Ordering::AcqRel) != CLOSED {
+        // CLOSED is 0: clearing the state bits closes it and keeps the time.
+        let old = self.word.fetch_and(!STATE_MASK, Ordering::AcqRel);
+        if unpack(old).0 != CLOSED {
             self.failing_since.store(0, Ordering::Release);
             self.changed(CircuitState::Closed);
         }
@@ -147,34 +169,38 @@ impl Circuit {
             .consecutive
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
-        let from = self.state.load(Ordering::Acquire);
-        let reopen = from == HALF_OPEN || (from == CLOSED && n >= self.failures);
-        if reopen
-            && self
-                .state
-                .compare_exchange(from, OPEN, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            let now = self.now();
-            self.since.store(now, Ordering::Release);
-            if from == CLOSED {
-                self.failing_since
-                    .store(now.saturating_add(1), Ordering::Release);
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            let (from, _) = unpack(word);
+            if !(from == HALF_OPEN || (from == CLOSED && n >= self.failures)) {
+                return;
             }
-            self.changed(CircuitState::Open);
+            let now = self.now();
+            match self.word.compare_exchange_weak(
+                word,
+                pack(OPEN, now),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if from == CLOSED {
+                        self.failing_since
+                            .store(now.saturating_add(1), Ordering::Release);
+                    }
+                    return self.changed(CircuitState::Open);
+                }
+                Err(current) => word = current,
+            }
         }
     }
 
-    fn probe_due(&self, state: u8) -> bool {
+    fn probe_due(&self, state: u8, since: u64, now: u64) -> bool {
         let wait = if state == HALF_OPEN {
             self.probe_lost_after
         } else {
             self.retry_after
         };
-        let elapsed = self
-            .now()
-            .saturating_sub(self.since.load(Ordering::Acquire));
-        elapsed >= u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX)
+        now.saturating_sub(since) >= u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn now(&self) -> u64 {
