@@ -17,7 +17,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
-use shadowgate::{remove_hop_by_hop, ClientAddr, MirrorBody};
+use shadowgate::{remove_hop_by_hop, ClientAddr, TeeBody};
 use tokio::time::Timeout;
 
 use crate::answer::Answer;
@@ -41,7 +41,7 @@ impl Forward {
     }
 }
 
-impl tower::Service<Request<MirrorBody<Incoming>>> for Forward {
+impl tower::Service<Request<TeeBody<Incoming>>> for Forward {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = ForwardFuture;
@@ -51,7 +51,7 @@ impl tower::Service<Request<MirrorBody<Incoming>>> for Forward {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<MirrorBody<Incoming>>) -> ForwardFuture {
+    fn call(&mut self, mut req: Request<TeeBody<Incoming>>) -> ForwardFuture {
         if req.method() == Method::CONNECT {
             return ForwardFuture::ready(connect_not_allowed());
         }

@@ -3,45 +3,33 @@
 //! sampled target's `max_body_bytes`.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::copy::{CopyChunks, CopyHead};
-use crate::dispatch::Target;
-use crate::outcome::Outcome;
+use crate::tee::Tee;
 
 pin_project! {
     /// The request body the wrapped service sees: the client's body, unchanged. When the request
     /// was sampled for copies that need its body, it also keeps the chunks for them.
     #[derive(Debug)]
-    pub struct MirrorBody<B> {
+    pub struct TeeBody<B> {
         #[pin]
         inner: B,
         tee: Option<Box<Tee>>,
     }
 }
 
-impl<B> MirrorBody<B> {
-    /// A body that is not teed: what every not-sampled request gets.
-    pub fn passthrough(inner: B) -> Self {
-        Self { inner, tee: None }
-    }
-
-    pub(crate) fn teed(inner: B, tee: Option<Box<Tee>>) -> Self {
+impl<B> TeeBody<B> {
+    /// `tee` is `None` for a request no target needs the body of: every not-sampled request.
+    pub(crate) fn new(inner: B, tee: Option<Box<Tee>>) -> Self {
         Self { inner, tee }
-    }
-
-    /// The client's body.
-    pub fn into_inner(self) -> B {
-        self.inner
     }
 }
 
-impl<B> Body for MirrorBody<B>
+impl<B> Body for TeeBody<B>
 where
     B: Body<Data = Bytes>,
 {
@@ -87,66 +75,219 @@ where
     }
 }
 
-/// The copies waiting for the end of the body, and the chunks so far.
-#[derive(Debug)]
-pub(crate) struct Tee {
-    head: Arc<CopyHead>,
-    pending: Vec<Arc<Target>>,
-    chunks: Vec<Bytes>,
-    len: usize,
-}
+/// Frame by frame, as linkerd's replay-body tests drive theirs: the test feeds the client's body
+/// one frame at a time and polls the teed body by hand.
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
 
-impl Tee {
-    pub(crate) fn new(head: Arc<CopyHead>, pending: Vec<Arc<Target>>) -> Self {
-        Self {
-            head,
-            pending,
-            chunks: Vec::new(),
-            len: 0,
+    use async_channel::Receiver;
+    use http::HeaderValue;
+    use http_body_util::Full;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::copy::CopyHead;
+    use crate::handle::test_handle::{detached, outcomes, Events};
+    use crate::outcome::Outcome;
+    use crate::target::TargetConfig;
+    use crate::worker::Job;
+
+    #[derive(Debug, PartialEq)]
+    struct Broken;
+
+    /// The client's body, fed by the test.
+    struct Fed(mpsc::UnboundedReceiver<Result<Frame<Bytes>, Broken>>);
+
+    impl Body for Fed {
+        type Data = Bytes;
+        type Error = Broken;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Broken>>> {
+            self.0.poll_recv(cx)
         }
     }
 
-    /// Keeps a chunk; false when no pending target can take a body this large any more.
-    fn push(&mut self, data: &Bytes) -> bool {
-        self.len += data.len();
-        let len = self.len;
-        let head = &self.head;
-        self.pending.retain(|t| {
-            let fits = len <= t.config.max_body_bytes;
-            if !fits {
-                t.observer
-                    .record(Outcome::DroppedBodyTooLarge, Some(&head.request_id));
-            }
-            fits
-        });
-        if self.pending.is_empty() {
-            return false;
-        }
-        if !data.is_empty() {
-            self.chunks.push(data.clone());
-        }
-        true
+    type Feed = mpsc::UnboundedSender<Result<Frame<Bytes>, Broken>>;
+
+    struct Target {
+        queue: Receiver<Job>,
+        events: Events,
     }
 
-    /// The body is whole: dispatch every pending copy.
-    fn finish(&mut self) {
-        let body = CopyChunks {
-            chunks: std::mem::take(&mut self.chunks).into(),
-            len: self.len,
+    /// `inner` teed for one target per cap in `caps` (its `max_body_bytes`).
+    fn teed<B>(inner: B, caps: &[usize]) -> (Pin<Box<TeeBody<B>>>, Vec<Target>) {
+        let (parts, ()) = http::Request::post("/upload")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let head = Arc::new(CopyHead::capture(&parts, HeaderValue::from_static("id")));
+        let mut handles = Vec::new();
+        let mut targets = Vec::new();
+        for (i, cap) in caps.iter().enumerate() {
+            let config = TargetConfig::builder("http://shadow.test")
+                .name(format!("t{i}"))
+                .max_body_bytes(*cap)
+                .build()
+                .unwrap();
+            let (handle, queue, events) = detached(config);
+            handles.push(handle);
+            targets.push(Target { queue, events });
+        }
+        let tee = Box::new(Tee::new(head, handles));
+        (Box::pin(TeeBody::new(inner, Some(tee))), targets)
+    }
+
+    fn fed(caps: &[usize]) -> (Feed, Pin<Box<TeeBody<Fed>>>, Vec<Target>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (body, targets) = teed(Fed(rx), caps);
+        (tx, body, targets)
+    }
+
+    struct Noop;
+
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// One poll, as the primary's server makes it.
+    fn poll<B: Body<Data = Bytes>>(
+        body: &mut Pin<Box<TeeBody<B>>>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let waker = Waker::from(Arc::new(Noop));
+        body.as_mut().poll_frame(&mut Context::from_waker(&waker))
+    }
+
+    /// Feeds `data` and polls once: the primary must get that very frame in that poll.
+    fn feed_and_poll(tx: &Feed, body: &mut Pin<Box<TeeBody<Fed>>>, data: &Bytes) {
+        tx.send(Ok(Frame::data(data.clone()))).unwrap();
+        let Poll::Ready(Some(Ok(frame))) = poll(body) else {
+            panic!("the frame was held back from the primary");
         };
-        for target in std::mem::take(&mut self.pending) {
-            target.dispatch(&self.head, Some(body.clone()));
+        let got = frame.into_data().unwrap();
+        assert_eq!(
+            got.as_ptr(),
+            data.as_ptr(),
+            "the primary gets the client's Bytes"
+        );
+        assert_eq!(got.len(), data.len());
+    }
+
+    fn chunk(len: usize) -> Bytes {
+        Bytes::from(vec![b'x'; len])
+    }
+
+    #[test]
+    fn the_primary_gets_each_frame_in_the_poll_that_produced_it() {
+        let (tx, mut body, targets) = fed(&[1024]);
+        for len in [1, 7, 3] {
+            assert!(poll(&mut body).is_pending(), "nothing fed yet");
+            feed_and_poll(&tx, &mut body, &chunk(len));
+        }
+        drop(tx);
+        assert!(matches!(poll(&mut body), Poll::Ready(None)));
+        let job = targets[0].queue.try_recv().unwrap();
+        assert_eq!(job.body.unwrap().len, 11);
+        assert_eq!(outcomes(&targets[0].events), [Outcome::Dispatched]);
+    }
+
+    #[test]
+    fn the_copy_holds_the_very_bytes_the_primary_got() {
+        let (tx, mut body, targets) = fed(&[1024]);
+        let sent = [chunk(5), chunk(6)];
+        for data in &sent {
+            feed_and_poll(&tx, &mut body, data);
+        }
+        drop(tx);
+        assert!(matches!(poll(&mut body), Poll::Ready(None)));
+        let copy = targets[0].queue.try_recv().unwrap().body.unwrap();
+        assert_eq!(copy.chunks.len(), 2);
+        for (kept, sent) in copy.chunks.iter().zip(&sent) {
+            assert_eq!(kept.as_ptr(), sent.as_ptr(), "shared, not copied");
+            assert_eq!(kept.len(), sent.len());
         }
     }
-}
 
-impl Drop for Tee {
-    /// Copies still pending here never got their whole body.
-    fn drop(&mut self) {
-        for target in &self.pending {
-            target
-                .observer
-                .record(Outcome::DroppedBodyIncomplete, Some(&self.head.request_id));
-        }
+    #[test]
+    fn over_the_cap_mid_stream_drops_the_copy_once_and_frees_its_chunks() {
+        let (tx, mut body, targets) = fed(&[10]);
+        let first = chunk(6);
+        feed_and_poll(&tx, &mut body, &first);
+        assert!(!first.is_unique(), "kept for the copy");
+        assert!(outcomes(&targets[0].events).is_empty());
+        feed_and_poll(&tx, &mut body, &chunk(5));
+        assert_eq!(outcomes(&targets[0].events), [Outcome::DroppedBodyTooLarge]);
+        assert!(first.is_unique(), "the kept chunks are freed at once");
+        assert!(body.tee.is_none());
+        // The primary carries on to the end; the copy is not counted again.
+        feed_and_poll(&tx, &mut body, &chunk(6));
+        drop(tx);
+        assert!(matches!(poll(&mut body), Poll::Ready(None)));
+        drop(body);
+        assert_eq!(outcomes(&targets[0].events), [Outcome::DroppedBodyTooLarge]);
+        assert!(targets[0].queue.try_recv().is_err(), "nothing dispatched");
+    }
+
+    #[test]
+    fn a_target_over_its_cap_is_dropped_alone() {
+        let (tx, mut body, targets) = fed(&[10, 100]);
+        feed_and_poll(&tx, &mut body, &chunk(6));
+        feed_and_poll(&tx, &mut body, &chunk(6));
+        drop(tx);
+        assert!(matches!(poll(&mut body), Poll::Ready(None)));
+        assert_eq!(outcomes(&targets[0].events), [Outcome::DroppedBodyTooLarge]);
+        assert_eq!(outcomes(&targets[1].events), [Outcome::Dispatched]);
+        assert_eq!(targets[1].queue.try_recv().unwrap().body.unwrap().len, 12);
+    }
+
+    #[test]
+    fn an_error_mid_stream_drops_the_copy_as_incomplete() {
+        let (tx, mut body, targets) = fed(&[1024]);
+        feed_and_poll(&tx, &mut body, &chunk(4));
+        tx.send(Err(Broken)).unwrap();
+        assert!(
+            matches!(poll(&mut body), Poll::Ready(Some(Err(Broken)))),
+            "the primary gets the error"
+        );
+        assert_eq!(
+            outcomes(&targets[0].events),
+            [Outcome::DroppedBodyIncomplete],
+            "counted when the error passes"
+        );
+        drop(body);
+        assert_eq!(
+            outcomes(&targets[0].events),
+            [Outcome::DroppedBodyIncomplete]
+        );
+        assert!(targets[0].queue.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_body_ending_by_is_end_stream_alone_is_still_copied() {
+        // `Full` says `is_end_stream` after its one frame; a server may never poll for `None`.
+        let (mut body, targets) = teed(Full::new(Bytes::from_static(b"whole")), &[1024]);
+        assert!(matches!(poll(&mut body), Poll::Ready(Some(Ok(_)))));
+        assert!(body.is_end_stream());
+        assert_eq!(outcomes(&targets[0].events), [Outcome::Dispatched]);
+        assert_eq!(targets[0].queue.try_recv().unwrap().body.unwrap().len, 5);
+        drop(body);
+        assert_eq!(outcomes(&targets[0].events), [Outcome::Dispatched]);
+    }
+
+    #[test]
+    fn a_body_dropped_before_its_end_drops_the_copy_as_incomplete() {
+        let (tx, mut body, targets) = fed(&[1024]);
+        feed_and_poll(&tx, &mut body, &chunk(4));
+        assert!(outcomes(&targets[0].events).is_empty());
+        drop(body);
+        assert_eq!(
+            outcomes(&targets[0].events),
+            [Outcome::DroppedBodyIncomplete]
+        );
+        assert!(targets[0].queue.try_recv().is_err());
     }
 }

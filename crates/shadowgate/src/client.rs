@@ -17,7 +17,7 @@ use crate::target::TargetConfig;
 pub(crate) type CopyClient = Client<HttpsConnector<HttpConnector>, CopyBody>;
 
 /// How long an idle pooled connection to a target is kept.
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A rustls client configuration trusting the webpki roots.
 pub(crate) fn default_tls() -> Result<ClientConfig, BuildError> {

@@ -20,7 +20,7 @@
 //!     .on_outcome(|e: &shadowgate::OutcomeEvent<'_>| println!("{} {}", e.target, e.outcome))
 //!     .build()?;
 //! let app = ServiceBuilder::new().layer(mirror.clone()).service_fn(
-//!     |req: http::Request<shadowgate::MirrorBody<http_body_util::Empty<bytes::Bytes>>>| async move {
+//!     |req: http::Request<shadowgate::TeeBody<http_body_util::Empty<bytes::Bytes>>>| async move {
 //!         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("primary")))
 //!     },
 //! );
@@ -50,44 +50,51 @@
 //! Copies are never retried, never follow redirects, and their responses are read and discarded.
 //! A client that disconnects does not cancel copies already dispatched.
 
+mod admit;
 mod body;
 mod builder;
 mod circuit;
 mod client;
 mod copy;
-mod dispatch;
 mod error;
 mod future;
+mod handle;
 mod header;
 mod histogram;
 mod hop;
 mod host;
 mod layer;
 mod metrics;
+mod observer;
 mod outcome;
 mod policy;
 mod rate;
+mod registry;
 mod request_id;
 mod service;
+mod stats;
 mod target;
+mod tee;
 mod url;
+mod worker;
 
-pub use body::MirrorBody;
+pub use body::TeeBody;
 pub use builder::TargetBuilder;
 pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
-pub use copy::CopyBody;
 pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};
 pub use future::ResponseFuture;
 pub use header::{parse_header, parse_header_name};
 pub use histogram::{DurationHistogram, HistogramSnapshot};
 pub use hop::{is_upgrade, remove_hop_by_hop};
 pub use host::HostMode;
-pub use layer::{MirrorLayer, MirrorLayerBuilder, ShutdownReport, TargetStats};
+pub use layer::{MirrorLayer, MirrorLayerBuilder};
 pub use metrics::{MirrorMetrics, Series, SeriesValue};
 pub use outcome::{OnOutcome, Outcome, OutcomeEvent};
 pub use policy::{ClientAddr, SampleBy, SampleRatio};
-pub use request_id::{ensure_request_id, new_request_id, X_REQUEST_ID};
+pub use registry::ShutdownReport;
+pub use request_id::ensure_request_id;
 pub use service::Mirror;
+pub use stats::TargetStats;
 pub use target::{
     duplicate_name, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE, DEFAULT_TIMEOUT,
     DEFAULT_WORKERS,

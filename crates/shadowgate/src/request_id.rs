@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// The header name.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Returns the request's `X-Request-Id`, inserting a new one when it has none.
 pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
@@ -20,7 +20,7 @@ pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
 
 /// A new id: 32 lowercase hex digits, a random per-process half and a counter half, so ids are
 /// unique within a process and collide across processes only by chance (1 in 2^64).
-pub fn new_request_id() -> HeaderValue {
+pub(crate) fn new_request_id() -> HeaderValue {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| fastrand::u64(..));

@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Empty;
-use shadowgate::{MirrorBody, MirrorLayer, TargetConfig};
+use shadowgate::{MirrorLayer, TargetConfig, TeeBody};
 use tower::{Layer, Service};
 
 struct Counting;
@@ -50,7 +50,7 @@ fn allocations_during(f: impl FnOnce()) -> usize {
     ALLOCS.with(Cell::get)
 }
 
-type Req = Request<MirrorBody<Empty<Bytes>>>;
+type Req = Request<TeeBody<Empty<Bytes>>>;
 
 fn ready_primary(_: Req) -> std::future::Ready<Result<Response<()>, Infallible>> {
     std::future::ready(Ok(Response::new(())))

@@ -19,7 +19,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use shadowgate::MirrorBody;
+use shadowgate::TeeBody;
 
 /// How long an idle pooled upstream connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -36,7 +36,7 @@ pin_project! {
     #[derive(Debug)]
     pub(crate) enum UpstreamBody {
         /// The client's body, streamed.
-        Client { #[pin] body: MirrorBody<Incoming> },
+        Client { #[pin] body: TeeBody<Incoming> },
         /// No body.
         Empty,
     }

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use shadowgate::{MirrorBody, MirrorLayer, Outcome, TargetStats};
+use shadowgate::{MirrorLayer, Outcome, TargetStats, TeeBody};
 use shadowgate_test_support::eventually;
 use tower::{Layer, ServiceExt};
 
@@ -22,7 +22,7 @@ pub const WAIT: Duration = shadowgate_test_support::client::PROMPT;
 
 /// The primary: reads the whole body and answers `200` with `primary:<body length>`, plus the
 /// request id it saw.
-pub async fn primary<B>(req: Request<MirrorBody<B>>) -> Result<Response<Full<Bytes>>, Infallible>
+pub async fn primary<B>(req: Request<TeeBody<B>>) -> Result<Response<Full<Bytes>>, Infallible>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::fmt::Debug,
