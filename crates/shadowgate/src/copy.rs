@@ -1,5 +1,5 @@
 //! The shadow copy: what the request path captures once ([`CopyHead`], the body chunks), and the
-//! request a worker builds from it for one target (DESIGN §5).
+//! request a worker builds from it for one target ("The copy" in docs/contract.md).
 
 use std::convert::Infallible;
 use std::pin::Pin;

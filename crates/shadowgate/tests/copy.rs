@@ -1,4 +1,5 @@
-//! The copy a target receives is the client's request (DESIGN §5), and the primary is untouched.
+//! The copy a target receives is the client's request ("The copy" in docs/contract.md), and the
+//! primary is untouched.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;

@@ -1,6 +1,7 @@
-//! The command line (DESIGN §2): clap reads every flag as text, then [`Options::settings`]
-//! reads the config file (`-c`), lays the flags over it and checks everything, reporting every
-//! problem at once: `--flag: message` for a flag, `key.path: message` for the file.
+//! The command line (the flags in README.md): clap reads every flag as text, then
+//! [`Options::settings`] reads the config file (`-c`), lays the flags over it and checks
+//! everything, reporting every problem at once: `--flag: message` for a flag, `key.path: message`
+//! for the file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
-//! The TOML config file (DESIGN §3), in two steps: [`raw`] mirrors the file (unknown keys are
-//! errors), then [`validate()`] turns it into [`crate::Settings`], collecting every problem with
-//! its key path and value (`mirrors.canary.sample: 1.5 is outside 0..=1`). [`print`] writes
-//! settings back as a file `shadowgate -c` accepts, secrets redacted (`shadowgate check`).
+//! The TOML config file (every key in docs/configuration.md), in two steps: [`raw`] mirrors the
+//! file (unknown keys are errors), then [`validate()`] turns it into [`crate::Settings`],
+//! collecting every problem with its key path and value (`mirrors.canary.sample: 1.5 is outside
+//! 0..=1`). [`print`] writes settings back as a file `shadowgate -c` accepts, secrets redacted
+//! (`shadowgate check`).
 
 pub mod duration;
 mod print;

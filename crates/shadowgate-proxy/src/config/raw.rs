@@ -1,5 +1,5 @@
-//! The config file as written: serde structs that mirror the TOML of DESIGN §3 key for key.
-//! Unknown keys are errors (`deny_unknown_fields`); every key is optional here, and
+//! The config file as written: serde structs that mirror the TOML of docs/configuration.md key for
+//! key. Unknown keys are errors (`deny_unknown_fields`); every key is optional here, and
 //! [`super::validate`] fills in the defaults and checks the values. Counts are `i64` (TOML's
 //! integer) so that a negative value is reported by key path like any other bad value.
 //!

@@ -1,6 +1,7 @@
-//! [`Upstream`]: one named pool of primary backends (DESIGN §3 `[upstreams.NAME]`, §6): how a
-//! backend is picked ([`balance`]), how many requests each has in flight ([`Lease`]), whether it
-//! takes requests ([`health`]: active checks and passive ejection), and the pool's own client.
+//! [`Upstream`]: one named pool of primary backends (`[upstreams.NAME]` in docs/configuration.md;
+//! the primary path in docs/contract.md): how a backend is picked ([`balance`]), how many requests
+//! each has in flight ([`Lease`]), whether it takes requests ([`health`]: active checks and passive
+//! ejection), and the pool's own client.
 
 mod backend;
 mod balance;
