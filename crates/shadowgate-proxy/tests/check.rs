@@ -1,0 +1,159 @@
+//! `shadowgate check` through the real binary: every example config, every problem named by key
+//! path and value, secrets redacted, flags over the file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod binary;
+mod common;
+
+use binary::*;
+
+#[tokio::test]
+async fn check_accepts_every_example_config_and_its_output_checks_again() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(examples_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let file = path.display().to_string();
+        let out = run(&["check", "-c", &file]).await;
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", out.stderr);
+        assert!(out.stdout.contains("[upstreams."), "{file}: {}", out.stdout);
+        // The effective config is itself a config that checks, to the same output.
+        let printed = TempFile::new(&out.stdout);
+        let again = run(&["check", "-c", printed.path()]).await;
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "{file} printed: {}",
+            again.stderr
+        );
+        assert_eq!(again.stdout, out.stdout, "{file}: printing is not stable");
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} example configs found");
+}
+
+#[tokio::test]
+async fn check_reports_every_problem_with_its_key_path_and_value() {
+    let bad = TempFile::new(
+        r#"
+listen = "nope"
+[limits]
+max_header_bytes = 100
+idle_timeout = "5 minutes"
+[upstreams.prod]
+backends = ["ftp://x", { url = "http://b:1", weight = 0 }]
+balance = "fastest"
+[mirrors.canary]
+url = "http://canary:1"
+sample = 1.5
+sample_by = "hdr:x"
+[[routes]]
+path_prefix = "/api/"
+upstream = "nope"
+mirrors = ["ghost"]
+[[routes]]
+path_prefix = "/old/"
+redirect = { to = "https://example.com/", status = 200 }
+"#,
+    );
+    let out = run(&["check", "-c", bad.path(), "--sample", "2"]).await;
+    assert_usage_error(
+        &out,
+        &[
+            "--sample: 2 is outside 0..=1",
+            "listen: \"nope\" is not an address",
+            "limits.max_header_bytes: 100 must be at least 8192",
+            "limits.idle_timeout: \"5 minutes\" is not a duration",
+            "upstreams.prod.backends[0]: \"ftp://x\" is not an http:// or https:// URL",
+            "upstreams.prod.backends[1].weight: 0 must be at least 1",
+            "upstreams.prod.balance: \"fastest\" is not one of round_robin",
+            "mirrors.canary.sample: 1.5 is outside 0..=1",
+            "mirrors.canary.sample_by: \"hdr:x\"",
+            "routes[0].upstream: \"nope\" is not an [upstreams.NAME] table (there are: prod)",
+            "routes[0].mirrors[0]: \"ghost\" is not a [mirrors.NAME] table (there are: canary)",
+            "routes[1].redirect.status: 200 is not one of 301, 302, 303, 307, 308",
+        ],
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing printed on failure: {}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn check_names_the_line_and_key_of_an_unknown_key() {
+    let bad =
+        TempFile::new("[upstreams.prod]\nbackends = [\"http://a:1\"]\nbalanse = \"ip_hash\"\n");
+    let out = run(&["check", "-c", bad.path()]).await;
+    assert_usage_error(&out, &[bad.path(), "line 3", "unknown field `balanse`"]);
+}
+
+#[tokio::test]
+async fn check_without_a_config_file_exits_64() {
+    let out = run(&["check"]).await;
+    assert_usage_error(&out, &["check -c FILE"]);
+    let out = run(&["check", "-c", "/nonexistent/shadowgate.toml"]).await;
+    assert_usage_error(&out, &["/nonexistent/shadowgate.toml: cannot read"]);
+}
+
+#[tokio::test]
+async fn check_redacts_secret_header_values() {
+    let file = TempFile::new(
+        r#"
+[upstreams.prod]
+backends = ["http://127.0.0.1:1"]
+[mirrors.canary]
+url = "http://127.0.0.1:2"
+headers = { add = { "Authorization" = "Bearer hunter2", "X-Api-Key" = "k-hunter2", "X-Mirror" = "yes" } }
+"#,
+    );
+    let out = run(&["check", "-c", file.path()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("authorization = \"<redacted>\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("x-api-key = \"<redacted>\""),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("x-mirror = \"yes\""), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn check_shows_flags_overriding_the_file() {
+    let out = run(&[
+        "check",
+        "-c",
+        &example("minimal.toml"),
+        "--listen",
+        "127.0.0.1:1234",
+        "--admin",
+        "off",
+        "--upstream",
+        "http://127.0.0.1:4000",
+        "--mirror",
+        "http://127.0.0.1:5000",
+        "--sample",
+        "0.5",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    for want in [
+        "# --mirror http://127.0.0.1:5000 (sample 0.5)",
+        "listen = \"127.0.0.1:1234\"",
+        "listen = \"off\"",
+        "[upstreams.app]",
+        "url = \"http://127.0.0.1:4000\"",
+    ] {
+        assert!(out.stdout.contains(want), "no {want:?} in:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("127.0.0.1:3000"), "{}", out.stdout);
+}
