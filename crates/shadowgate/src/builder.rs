@@ -47,8 +47,16 @@ enum HostSetting {
     Text(String),
 }
 
+impl TargetConfig {
+    /// Starts a target for `url`, with the defaults. (Defined here, beside the builder, so that
+    /// `target.rs` need not import the builder that imports it.)
+    pub fn builder(url: impl Into<String>) -> TargetBuilder {
+        TargetBuilder::new(url)
+    }
+}
+
 impl TargetBuilder {
-    pub(crate) fn new(url: impl Into<String>) -> Self {
+    fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             name: None,

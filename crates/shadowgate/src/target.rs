@@ -50,11 +50,6 @@ pub struct TargetConfig {
 }
 
 impl TargetConfig {
-    /// Starts a target for `url`, with the defaults.
-    pub fn builder(url: impl Into<String>) -> crate::TargetBuilder {
-        crate::TargetBuilder::new(url)
-    }
-
     /// The name used in metrics and events: the configured name, or the URL.
     pub fn name(&self) -> &str {
         &self.name
