@@ -46,6 +46,9 @@
 //! - **Streaming.** The body streams to the primary as it arrives; its `Bytes` are shared into the
 //!   copy (no copying) and the copy is sent once the body has ended. Upgrades and CONNECT are
 //!   never mirrored (`skipped_upgrade`).
+//! - **No loops.** A request that arrives marked as a copy (`X-Mirror`, or the
+//!   [`ArrivedAsCopy`] extension [`take_mirror_marks`] leaves) is never copied again
+//!   (`skipped_loop`).
 //!
 //! Copies are never retried, never follow redirects, and their responses are read and discarded.
 //! A client that disconnects does not cancel copies already dispatched.
@@ -64,6 +67,7 @@ mod histogram;
 mod hop;
 mod host;
 mod layer;
+mod mark;
 mod metrics;
 mod observer;
 mod outcome;
@@ -88,6 +92,7 @@ pub use histogram::{DurationHistogram, HistogramSnapshot};
 pub use hop::{is_upgrade, remove_hop_by_hop};
 pub use host::HostMode;
 pub use layer::{MirrorLayer, MirrorLayerBuilder};
+pub use mark::{take_mirror_marks, ArrivedAsCopy};
 pub use metrics::{MirrorMetrics, Series, SeriesValue};
 pub use outcome::{OnOutcome, Outcome, OutcomeEvent};
 pub use policy::{ClientAddr, SampleBy, SampleRatio};

@@ -1,0 +1,84 @@
+//! The request head against hostile and mistaken clients: mirror loops, forged marks,
+//! `X-Request-Id`, `Connection`, `Host` and h2 cookies (docs/contract.md, docs/operations.md).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use bytes::Bytes;
+use common::{eventually, exactly, http1, send, settings, start, target, PROMPT};
+use http::Request;
+use http_body_util::Full;
+use shadowgate::Outcome;
+use shadowgate_test_support::{RecordingServer, Responder};
+
+fn get(uri: String) -> http::request::Builder {
+    Request::get(uri)
+}
+
+#[tokio::test]
+async fn a_request_marked_as_a_copy_is_not_copied_again() {
+    let upstream = RecordingServer::start_with(Responder::new().body("primary"))
+        .await
+        .unwrap();
+    let sink = RecordingServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.mirrors.push(target(&sink.url()));
+    let app = start(s).await;
+
+    let req = get(app.url("/pay"))
+        .header("x-mirror", "1")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = send(&http1(), req).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "primary");
+    assert_eq!(upstream.wait_for(1, PROMPT).await.len(), 1);
+    // The loop decision is made on the request path, before the primary is called: once it is
+    // counted, no copy can follow.
+    eventually("one skipped_loop", || {
+        exactly(app.outcome(Outcome::SkippedLoop), 1)
+    })
+    .await;
+    assert_eq!(sink.count(), 0, "a marked request was copied");
+    assert_eq!(app.outcome(Outcome::Dispatched), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_proxies_mirroring_to_each_other_send_a_request_around_once() {
+    let upstream = RecordingServer::start_with(Responder::new().body("primary"))
+        .await
+        .unwrap();
+    let a = start(settings(&[upstream.url()])).await;
+    let b = start(settings(&[upstream.url()])).await;
+    a.mirror.add_target(target(&b.url(""))).unwrap();
+    b.mirror.add_target(target(&a.url(""))).unwrap();
+
+    let req = Request::post(a.url("/payments"))
+        .body(Full::new(Bytes::from_static(b"{\"eur\":5}")))
+        .unwrap();
+    let answer = send(&http1(), req).await;
+    assert_eq!(answer.status, 200);
+    // A's copy reaches B, which forwards it to the primary and does not copy it back to A.
+    eventually("A's copy completed", || {
+        exactly(a.outcome(Outcome::Completed), 1)
+    })
+    .await;
+    eventually("B skipped the copy", || {
+        exactly(b.outcome(Outcome::SkippedLoop), 1)
+    })
+    .await;
+    assert_eq!(b.outcome(Outcome::Dispatched), 0, "B copied a copy");
+    assert_eq!(a.outcome(Outcome::Dispatched), 1);
+    let seen = upstream.requests();
+    assert_eq!(
+        seen.len(),
+        2,
+        "one client request, the primary executed it {} times",
+        seen.len()
+    );
+    assert!(seen.iter().all(|r| r.body == "{\"eur\":5}"));
+    a.stop().await;
+    b.stop().await;
+}
