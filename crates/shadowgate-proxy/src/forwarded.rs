@@ -1,13 +1,15 @@
-//! What the proxy adds to every request before the mirror sees it, so that the primary and every
-//! copy carry the same head: the client's address (for `client_ip` sampling), an `X-Request-Id`,
-//! `X-Forwarded-For` (appended), `X-Forwarded-Proto` and `X-Forwarded-Host`.
+//! What the proxy does to every request's head before the mirror sees it, so that the primary and
+//! every copy carry the same head: a client's mirror marks removed (unless trusted), the client's
+//! address (for `client_ip` sampling), an `X-Request-Id`, `X-Forwarded-For` (appended),
+//! `X-Forwarded-Proto` and `X-Forwarded-Host`. The order is docs/operations.md's ("The request
+//! head").
 
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use http::header::{Entry, HeaderName, HeaderValue, HOST};
 use http::Request;
-use shadowgate::{ensure_request_id, ClientAddr};
+use shadowgate::{ensure_request_id, take_mirror_marks, ClientAddr};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -32,9 +34,16 @@ impl Peer {
         Self { addr, ip, proto }
     }
 
-    /// Adds the forwarding headers and, when a mirror target samples by client address, the
-    /// address itself (an extension costs an allocation, so only then).
-    pub(crate) fn prepare<B>(&self, req: &mut Request<B>, client_addr: bool) {
+    /// Removes a client's mirror marks unless `trust_marks`, adds the forwarding headers and,
+    /// when a mirror target samples by client address, the address itself (an extension costs
+    /// an allocation, so only then).
+    pub(crate) fn prepare<B>(&self, req: &mut Request<B>, client_addr: bool, trust_marks: bool) {
+        if !trust_marks {
+            // The primary must not be told by a client that a request is a copy. A marked
+            // request keeps the fact as an extension, so the layer still refuses to copy it
+            // (`skipped_loop`): two header lookups, an allocation only for a marked request.
+            take_mirror_marks(req);
+        }
         if client_addr {
             req.extensions_mut().insert(ClientAddr(self.addr));
         }
@@ -88,7 +97,7 @@ mod tests {
             .header("x-forwarded-proto", "https")
             .body(())
             .unwrap();
-        peer.prepare(&mut req, true);
+        peer.prepare(&mut req, true, false);
         let h = req.headers();
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.1.2.3");
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
@@ -108,7 +117,7 @@ mod tests {
             .uri("http://svc.local:81/x")
             .body(())
             .unwrap();
-        peer.prepare(&mut req, false);
+        peer.prepare(&mut req, false, false);
         assert!(req.extensions().get::<ClientAddr>().is_none());
         assert_eq!(req.headers()["host"], "svc.local:81");
         assert_eq!(req.headers()["x-forwarded-host"], "svc.local:81");
@@ -124,8 +133,33 @@ mod tests {
             .header("x-forwarded-proto", "http")
             .body(())
             .unwrap();
-        peer.prepare(&mut req, false);
+        peer.prepare(&mut req, false, false);
         assert_eq!(req.headers()["x-forwarded-proto"], "https");
         assert_eq!(req.headers().get_all("x-forwarded-proto").iter().count(), 1);
+    }
+
+    #[test]
+    fn client_marks_are_removed_unless_trusted() {
+        let peer = Peer::new("10.0.0.1:1".parse().unwrap(), false);
+        let marked = || {
+            Request::builder()
+                .uri("/x")
+                .header("x-mirror", "1")
+                .header("x-mirrored-from", "forged.example")
+                .body(())
+                .unwrap()
+        };
+        let mut req = marked();
+        peer.prepare(&mut req, false, false);
+        assert!(!req.headers().contains_key("x-mirror"));
+        assert!(!req.headers().contains_key("x-mirrored-from"));
+        assert!(req
+            .extensions()
+            .get::<shadowgate::ArrivedAsCopy>()
+            .is_some());
+        let mut req = marked();
+        peer.prepare(&mut req, false, true);
+        assert_eq!(req.headers()["x-mirror"], "1");
+        assert_eq!(req.headers()["x-mirrored-from"], "forged.example");
     }
 }

@@ -63,8 +63,9 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
                 client_addr,
             } => {
                 let mut req = Request::from_parts(parts, body);
+                let client_addr = *client_addr || service.needs_client_addr();
                 self.peer
-                    .prepare(&mut req, *client_addr || service.needs_client_addr());
+                    .prepare(&mut req, client_addr, stack.trust_mirror_marks);
                 // `Forward` is always ready and so are `Rewritten` and `Mirror` around it, so a
                 // clone (a few reference counts) can be called without `poll_ready`.
                 let inner = service.clone().call(req);

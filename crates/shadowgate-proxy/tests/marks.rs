@@ -82,3 +82,51 @@ async fn two_proxies_mirroring_to_each_other_send_a_request_around_once() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn client_marks_never_reach_the_primary_unless_trusted() {
+    for trust in [false, true] {
+        let upstream = RecordingServer::start().await.unwrap();
+        let sink = RecordingServer::start().await.unwrap();
+        let mut s = settings(&[upstream.url()]);
+        s.mirrors.push(target(&sink.url()));
+        s.trust_mirror_marks = trust;
+        let app = start(s).await;
+        let forged = get(app.url("/pay"))
+            .header("x-mirror", "1")
+            .header("x-mirrored-from", "forged.example")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert_eq!(send(&http1(), forged).await.status, 200);
+        let only_from = get(app.url("/pay"))
+            .header("x-mirrored-from", "forged.example")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert_eq!(send(&http1(), only_from).await.status, 200);
+
+        let primary = upstream.wait_for(2, PROMPT).await;
+        // Marked or not, trusted or not: the marked request is never copied.
+        eventually("one skipped_loop", || {
+            exactly(app.outcome(Outcome::SkippedLoop), 1)
+        })
+        .await;
+        let copies = sink.wait_for(1, PROMPT).await;
+        assert_eq!(copies.len(), 1);
+        let (p0, p1, c) = (&primary[0].headers, &primary[1].headers, &copies[0].headers);
+        if trust {
+            assert_eq!(p0["x-mirror"], "1");
+            assert_eq!(p0["x-mirrored-from"], "forged.example");
+            assert_eq!(p1["x-mirrored-from"], "forged.example");
+        } else {
+            for h in [p0, p1] {
+                assert!(!h.contains_key("x-mirror"), "untrusted: {h:?}");
+                assert!(!h.contains_key("x-mirrored-from"), "untrusted: {h:?}");
+            }
+        }
+        // The copy's marks are the proxy's own.
+        assert_eq!(c["x-mirror"], "1");
+        assert_eq!(c["x-mirrored-from"], c["host"]);
+        assert_eq!(c.get_all("x-mirrored-from").iter().count(), 1);
+        app.stop().await;
+    }
+}
