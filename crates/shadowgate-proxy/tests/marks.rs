@@ -130,3 +130,47 @@ async fn client_marks_never_reach_the_primary_unless_trusted() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_bad_request_id_is_replaced_and_primary_and_copy_share_the_new_one() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let sink = RecordingServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.mirrors.push(target(&sink.url()));
+    let app = start(s).await;
+    let longest = "r".repeat(128);
+    let too_long = "r".repeat(129);
+    let cases: [(&[u8], bool); 5] = [
+        (b"abc-123", true),
+        (longest.as_bytes(), true),
+        (too_long.as_bytes(), false),
+        (b"a b", false),
+        (b"caf\xc3\xa9", false),
+    ];
+    for (n, (id, kept)) in cases.iter().enumerate() {
+        let req = get(app.url("/id"))
+            .header("x-request-id", http::HeaderValue::from_bytes(id).unwrap())
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert_eq!(send(&http1(), req).await.status, 200);
+        let p = upstream.wait_for(n + 1, PROMPT).await.remove(n);
+        let c = sink.wait_for(n + 1, PROMPT).await.remove(n);
+        let seen = p.headers.get_all("x-request-id").iter().collect::<Vec<_>>();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            seen[0].as_bytes() == *id,
+            *kept,
+            "{:?}",
+            String::from_utf8_lossy(id)
+        );
+        if !kept {
+            assert_eq!(seen[0].len(), 32);
+        }
+        assert_eq!(
+            c.headers.get("x-request-id"),
+            Some(seen[0]),
+            "copy and primary differ"
+        );
+    }
+    app.stop().await;
+}
