@@ -1,5 +1,6 @@
 //! What the proxy does to every request's head before the mirror sees it, so that the primary and
-//! every copy carry the same head: a client's mirror marks removed (unless trusted), the client's
+//! every copy carry the same head: the headers `Connection` names removed, a client's mirror
+//! marks removed (unless trusted), the client's
 //! address (for `client_ip` sampling), an `X-Request-Id`, `X-Forwarded-For` (appended),
 //! `X-Forwarded-Proto` and `X-Forwarded-Host`. The order is docs/operations.md's ("The request
 //! head").
@@ -9,7 +10,7 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use http::header::{Entry, HeaderName, HeaderValue, HOST};
 use http::Request;
-use shadowgate::{ensure_request_id, take_mirror_marks, ClientAddr};
+use shadowgate::{ensure_request_id, remove_connection_named, take_mirror_marks, ClientAddr};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -38,6 +39,9 @@ impl Peer {
     /// when a mirror target samples by client address, the address itself (an extension costs
     /// an allocation, so only then).
     pub(crate) fn prepare<B>(&self, req: &mut Request<B>, client_addr: bool, trust_marks: bool) {
+        // First, so that `Connection` only ever removes what the client sent, never the
+        // headers added below (and hop.rs protects Host, X-Forwarded-* and X-Request-Id).
+        remove_connection_named(req.headers_mut());
         if !trust_marks {
             // The primary must not be told by a client that a request is a copy. A marked
             // request keeps the fact as an extension, so the layer still refuses to copy it

@@ -174,3 +174,49 @@ async fn a_bad_request_id_is_replaced_and_primary_and_copy_share_the_new_one() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn connection_cannot_strip_the_proxys_headers_or_the_host() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let sink = RecordingServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.mirrors.push(target(&sink.url()));
+    let app = start(s).await;
+    let req = get(app.url("/a"))
+        .header("host", "shop.example")
+        .header(
+            "connection",
+            "keep-alive, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Request-Id, X-Secret",
+        )
+        .header("x-forwarded-for", "1.1.1.1")
+        .header("x-request-id", "rid-1")
+        .header("x-secret", "s")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(send(&http1(), req).await.status, 200);
+    let req = get(app.url("/b"))
+        .header("host", "shop.example")
+        .header("connection", "Host")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(send(&http1(), req).await.status, 200);
+
+    let primary = upstream.wait_for(2, PROMPT).await;
+    let copies = sink.wait_for(2, PROMPT).await;
+    for seen in [&primary[0], &copies[0]] {
+        let h = &seen.headers;
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 127.0.0.1", "{h:?}");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert_eq!(h["x-request-id"], "rid-1");
+        assert_eq!(h["host"], "shop.example");
+        assert!(
+            !h.contains_key("x-secret"),
+            "a header Connection names is hop-by-hop"
+        );
+    }
+    assert_eq!(primary[1].headers["host"], "shop.example");
+    assert_eq!(copies[1].headers["host"], "shop.example");
+    assert_eq!(copies[1].headers["x-mirrored-from"], "shop.example");
+    app.stop().await;
+}
