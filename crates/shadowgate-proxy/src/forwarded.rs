@@ -9,12 +9,34 @@ use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use http::header::{Entry, HeaderName, HeaderValue, HOST};
-use http::Request;
+use http::request::Parts;
+use http::{Request, Version};
 use shadowgate::{ensure_request_id, remove_connection_named, take_mirror_marks, ClientAddr};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Why a request's `Host` is refused (400, never forwarded, never copied), if it is: several
+/// `Host` headers, a `Host` that disagrees with the request's authority (h2 `:authority`, or an
+/// absolute-form HTTP/1.1 target), or HTTP/1.1 without `Host` (RFC 9112 §3.2). Two header
+/// lookups; no allocation.
+pub(crate) fn bad_host(parts: &Parts) -> Option<&'static str> {
+    let mut hosts = parts.headers.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Some("400 Bad Request: several Host headers\n"),
+        (Some(host), None) => match parts.uri.authority() {
+            Some(a) if !a.as_str().as_bytes().eq_ignore_ascii_case(host.as_bytes()) => {
+                Some("400 Bad Request: Host disagrees with the request's authority\n")
+            }
+            _ => None,
+        },
+        (None, _) if parts.version == Version::HTTP_11 => {
+            Some("400 Bad Request: an HTTP/1.1 request needs a Host header\n")
+        }
+        (None, _) => None,
+    }
+}
 
 /// The client end of one connection, formatted once per connection rather than per request.
 #[derive(Debug, Clone)]
@@ -165,5 +187,35 @@ mod tests {
         peer.prepare(&mut req, false, true);
         assert_eq!(req.headers()["x-mirror"], "1");
         assert_eq!(req.headers()["x-mirrored-from"], "forged.example");
+    }
+
+    #[test]
+    fn several_hosts_a_disagreeing_authority_and_no_host_on_http11_are_refused() {
+        let parts = |version, uri: &str, hosts: &[&str]| {
+            let mut b = Request::builder().version(version).uri(uri);
+            for h in hosts {
+                b = b.header("host", *h);
+            }
+            b.body(()).unwrap().into_parts().0
+        };
+        let v11 = Version::HTTP_11;
+        let v2 = Version::HTTP_2;
+        assert_eq!(bad_host(&parts(v11, "/", &["a"])), None);
+        assert_eq!(bad_host(&parts(v11, "http://A:1/", &["a:1"])), None);
+        assert_eq!(bad_host(&parts(v2, "http://a/", &[])), None);
+        assert_eq!(bad_host(&parts(v2, "http://a/", &["a"])), None);
+        assert_eq!(bad_host(&parts(Version::HTTP_10, "/", &[])), None);
+        assert!(bad_host(&parts(v11, "/", &["a", "a"]))
+            .unwrap()
+            .contains("several"));
+        assert!(bad_host(&parts(v2, "http://a/", &["b"]))
+            .unwrap()
+            .contains("disagrees"));
+        assert!(bad_host(&parts(v11, "http://a/", &["b"]))
+            .unwrap()
+            .contains("disagrees"));
+        assert!(bad_host(&parts(v11, "/", &[]))
+            .unwrap()
+            .contains("needs a Host"));
     }
 }

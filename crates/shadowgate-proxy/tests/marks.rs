@@ -6,11 +6,11 @@
 mod common;
 
 use bytes::Bytes;
-use common::{eventually, exactly, http1, send, settings, start, target, PROMPT};
+use common::{eventually, exactly, h2c, http1, send, settings, start, target, PROMPT};
 use http::Request;
 use http_body_util::Full;
 use shadowgate::Outcome;
-use shadowgate_test_support::{RecordingServer, Responder};
+use shadowgate_test_support::{raw_exchange, RecordingServer, Responder};
 
 fn get(uri: String) -> http::request::Builder {
     Request::get(uri)
@@ -218,5 +218,71 @@ async fn connection_cannot_strip_the_proxys_headers_or_the_host() {
     assert_eq!(primary[1].headers["host"], "shop.example");
     assert_eq!(copies[1].headers["host"], "shop.example");
     assert_eq!(copies[1].headers["x-mirrored-from"], "shop.example");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn several_hosts_a_disagreeing_authority_or_no_host_get_400_and_are_neither_forwarded_nor_copied(
+) {
+    let upstream = RecordingServer::start().await.unwrap();
+    let sink = RecordingServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.mirrors.push(target(&sink.url()));
+    let app = start(s).await;
+    let refused = [
+        (
+            "GET /two HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+            "several Host headers",
+        ),
+        (
+            "GET /none HTTP/1.1\r\nConnection: close\r\n\r\n",
+            "needs a Host header",
+        ),
+        (
+            "GET http://a.example/abs HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+            "disagrees",
+        ),
+    ];
+    for (head, reason) in refused {
+        let answer = raw_exchange(app.addr, head.as_bytes(), PROMPT)
+            .await
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{head:?}: {answer}");
+        assert!(answer.contains(reason), "{head:?}: {answer}");
+    }
+    // h2: a `host` field that names another host than `:authority`.
+    let req = get(app.url("/h2"))
+        .header("host", "b.example")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = send(&h2c(), req).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("disagrees"), "{}", answer.text());
+
+    // What is allowed: HTTP/1.0 without Host, h2 with only `:authority`, or both agreeing.
+    let head = "GET /old HTTP/1.0\r\n\r\n";
+    let answer = raw_exchange(app.addr, head.as_bytes(), PROMPT)
+        .await
+        .unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.0 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let req = get(app.url("/h2ok")).body(Full::new(Bytes::new())).unwrap();
+    assert_eq!(send(&h2c(), req).await.status, 200);
+
+    let primary = upstream.wait_for(2, PROMPT).await;
+    let paths: Vec<_> = primary.iter().map(|r| r.uri.path().to_owned()).collect();
+    assert_eq!(paths, ["/old", "/h2ok"]);
+    assert_eq!(primary[1].headers["host"], app.addr.to_string().as_str());
+    assert_eq!(
+        app.outcome(Outcome::Dispatched),
+        2,
+        "a refused request was copied"
+    );
+    let copies = sink.wait_for(2, PROMPT).await;
+    assert_eq!(copies.len(), 2);
     app.stop().await;
 }
