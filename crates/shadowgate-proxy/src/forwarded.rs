@@ -1,6 +1,6 @@
 //! What the proxy does to every request's head before the mirror sees it, so that the primary and
 //! every copy carry the same head: the headers `Connection` names removed, a client's mirror
-//! marks removed (unless trusted), the client's
+//! marks removed (unless trusted), h2 cookie fields joined, the client's
 //! address (for `client_ip` sampling), an `X-Request-Id`, `X-Forwarded-For` (appended),
 //! `X-Forwarded-Proto` and `X-Forwarded-Host`. The order is docs/operations.md's ("The request
 //! head").
@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use http::header::{Entry, HeaderName, HeaderValue, HOST};
+use http::header::{Entry, HeaderMap, HeaderName, HeaderValue, COOKIE, HOST};
 use http::request::Parts;
 use http::{Request, Version};
 use shadowgate::{ensure_request_id, remove_connection_named, take_mirror_marks, ClientAddr};
@@ -35,6 +35,28 @@ pub(crate) fn bad_host(parts: &Parts) -> Option<&'static str> {
             Some("400 Bad Request: an HTTP/1.1 request needs a Host header\n")
         }
         (None, _) => None,
+    }
+}
+
+/// Joins several `cookie` fields (h2 splits them, RFC 9113 §8.2.3) into the one `cookie` header
+/// an HTTP/1.1 upstream and target expect, separated by `"; "`. Allocates only when there are
+/// several.
+fn join_cookies(headers: &mut HeaderMap) {
+    let Entry::Occupied(mut e) = headers.entry(COOKIE) else {
+        return;
+    };
+    if e.iter().nth(1).is_none() {
+        return;
+    }
+    let mut joined = BytesMut::new();
+    for (i, v) in e.iter().enumerate() {
+        if i > 0 {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(v.as_bytes());
+    }
+    if let Ok(v) = HeaderValue::from_maybe_shared(joined.freeze()) {
+        e.insert(v);
     }
 }
 
@@ -80,6 +102,9 @@ impl Peer {
             if let Some(a) = authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
                 req.headers_mut().insert(HOST, a);
             }
+        }
+        if req.version() == Version::HTTP_2 {
+            join_cookies(req.headers_mut());
         }
         let headers = req.headers_mut();
         ensure_request_id(headers);
@@ -217,5 +242,28 @@ mod tests {
         assert!(bad_host(&parts(v11, "/", &[]))
             .unwrap()
             .contains("needs a Host"));
+    }
+
+    #[test]
+    fn h2_cookie_fields_are_joined_into_one_header() {
+        let peer = Peer::new("10.0.0.1:1".parse().unwrap(), false);
+        let req = |version| {
+            Request::builder()
+                .version(version)
+                .uri("http://a/x")
+                .header("cookie", "a=1")
+                .header("cookie", "b=2")
+                .header("cookie", "c=3")
+                .body(())
+                .unwrap()
+        };
+        let mut h2 = req(Version::HTTP_2);
+        peer.prepare(&mut h2, false, false);
+        let cookies: Vec<_> = h2.headers().get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["a=1; b=2; c=3"]);
+        // An HTTP/1.1 client's own headers are its business (RFC 9110 forbids several).
+        let mut h1 = req(Version::HTTP_11);
+        peer.prepare(&mut h1, false, false);
+        assert_eq!(h1.headers().get_all("cookie").iter().count(), 3);
     }
 }

@@ -286,3 +286,31 @@ async fn several_hosts_a_disagreeing_authority_or_no_host_get_400_and_are_neithe
     assert_eq!(copies.len(), 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn h2_cookie_fields_reach_an_http1_upstream_and_the_copy_as_one_cookie_header() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let sink = RecordingServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.mirrors.push(target(&sink.url()));
+    let app = start(s).await;
+    let req = get(app.url("/c"))
+        .header("cookie", "session=s1")
+        .header("cookie", "theme=dark")
+        .header("cookie", "lang=en")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(send(&h2c(), req).await.status, 200);
+    let primary = upstream.wait_for(1, PROMPT).await;
+    let copies = sink.wait_for(1, PROMPT).await;
+    for seen in [&primary[0], &copies[0]] {
+        let cookies: Vec<_> = seen.headers.get_all("cookie").iter().collect();
+        assert_eq!(
+            cookies,
+            ["session=s1; theme=dark; lang=en"],
+            "{:?}",
+            seen.uri
+        );
+    }
+    app.stop().await;
+}
