@@ -89,7 +89,7 @@ pub(super) fn mirrors(
         let before = errs.len();
         if let Some(v) = m.trust_mirror_marks {
             errs.push(
-                &format!("{at}.trust_mirror_marks"),
+                format!("{at}.trust_mirror_marks"),
                 format!("{v}: a proxy-wide switch, set in [mirror_defaults] only"),
             );
         }
