@@ -1,5 +1,5 @@
 //! [`Answer`]: every response the proxy makes up itself rather than passing on from an upstream:
-//! the 404 for a request no route takes, a redirect route's answer, the refused `CONNECT`, the
+//! the 404 for a request no route takes, the 400 for a refused `Host`, a redirect route's answer, the refused `CONNECT`, the
 //! upstream failures of [`crate::rescue`] and every admin API answer. One builder, so the same
 //! kind of answer always carries the same headers: a text body is `text/plain; charset=utf-8`,
 //! a JSON body `application/json` and ends with a newline (see docs/operations.md for the admin
@@ -59,6 +59,12 @@ impl Answer {
             StatusCode::NOT_FOUND,
             "404 Not Found: no route matches this request\n",
         )
+    }
+
+    /// `400 Bad Request` for a request head the proxy refuses to forward (or copy); `reason`
+    /// ends with a newline.
+    pub(crate) fn bad_request(reason: &'static str) -> Self {
+        Self::text(StatusCode::BAD_REQUEST, reason)
     }
 
     /// A redirect route's answer: `status` with `Location`, no body.

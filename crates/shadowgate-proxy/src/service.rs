@@ -19,7 +19,7 @@ use tower::Service;
 use crate::answer::Answer;
 use crate::body::ProxyBody;
 use crate::forward::ForwardFuture;
-use crate::forwarded::Peer;
+use crate::forwarded::{bad_host, Peer};
 use crate::router::Action;
 use crate::stack::SharedStack;
 use crate::stack::Stack;
@@ -50,6 +50,11 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
         let start = Instant::now();
         let stack = self.stack.load_full();
         let (parts, body) = req.into_parts();
+        // Before routing: a route may match on the host, and the primary and the copy must see
+        // one host (docs/operations.md, "The request head").
+        if let Some(reason) = bad_host(&parts) {
+            return ResponseFuture::ready(Answer::bad_request(reason), start, stack, None);
+        }
         let Some((index, route)) = stack.router.route(&parts) else {
             return ResponseFuture::ready(Answer::no_route(), start, stack, None);
         };
@@ -63,8 +68,9 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
                 client_addr,
             } => {
                 let mut req = Request::from_parts(parts, body);
+                let client_addr = *client_addr || service.needs_client_addr();
                 self.peer
-                    .prepare(&mut req, *client_addr || service.needs_client_addr());
+                    .prepare(&mut req, client_addr, stack.trust_mirror_marks);
                 // `Forward` is always ready and so are `Rewritten` and `Mirror` around it, so a
                 // clone (a few reference counts) can be called without `poll_ready`.
                 let inner = service.clone().call(req);

@@ -19,6 +19,8 @@ use crate::upstream::Upstream;
 pub(crate) struct Stack {
     pub(crate) router: Router,
     pub(crate) upstreams: Vec<Arc<Upstream>>,
+    /// `[mirror_defaults] trust_mirror_marks`: whether a client's mirror marks reach the primary.
+    pub(crate) trust_mirror_marks: bool,
 }
 
 /// The current stack, replaced whole on reload.
@@ -56,7 +58,11 @@ impl Stack {
                 .find(|(n, _, _)| *n == name)
                 .map(|(_, f, client_addr)| (f.clone(), *client_addr))
         })?;
-        Ok(Self { router, upstreams })
+        Ok(Self {
+            router,
+            upstreams,
+            trust_mirror_marks: settings.trust_mirror_marks,
+        })
     }
 
     /// Whether every upstream has at least one healthy backend.

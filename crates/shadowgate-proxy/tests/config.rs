@@ -52,6 +52,7 @@ fn every_key() -> RawConfig {
         }),
         mirror_defaults: Some(RawMirror {
             url: None,
+            trust_mirror_marks: Some(false),
             ..mirror()
         }),
         mirrors: name(mirror()),
@@ -158,6 +159,7 @@ fn the_schema_walk_sees_nested_keys() {
         "upstreams.NAME.backends[].weight",
         "upstreams.NAME.health_check.unhealthy_threshold",
         "mirror_defaults.circuit.remove_after",
+        "mirror_defaults.trust_mirror_marks",
         "mirrors.NAME.url",
         "mirrors.NAME.headers.add",
         "mirrors.NAME.headers.remove",
@@ -171,6 +173,10 @@ fn the_schema_walk_sees_nested_keys() {
     assert!(
         !keys.contains("mirror_defaults.url"),
         "[mirror_defaults] has no url"
+    );
+    assert!(
+        !keys.contains("mirrors.NAME.trust_mirror_marks"),
+        "trust_mirror_marks is proxy-wide"
     );
     assert!(keys.len() > 60, "{}", keys.len());
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
+use http::header::{HeaderValue, CONTENT_LENGTH, HOST};
 use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{Method, Request};
@@ -15,10 +15,8 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::hop::remove_hop_by_hop;
 use crate::host::HostMode;
+use crate::mark::{X_MIRROR, X_MIRRORED_FROM};
 use crate::target::TargetConfig;
-
-static X_MIRROR: HeaderName = HeaderName::from_static("x-mirror");
-static X_MIRRORED_FROM: HeaderName = HeaderName::from_static("x-mirrored-from");
 
 /// The request head as the client sent it, shared by every target's copy.
 #[derive(Debug)]

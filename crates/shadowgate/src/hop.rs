@@ -18,35 +18,56 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     http::header::PROXY_AUTHORIZATION,
 ];
 
-/// Removes the hop-by-hop headers, including every header named in `Connection`.
+/// Removes the hop-by-hop headers, including every header named in `Connection` but the
+/// [protected](is_protected) ones.
 ///
 /// Runs on every proxied request and response, so the common case allocates nothing: the tokens
 /// clients usually send (`keep-alive`, `close`, `upgrade`) are either on the fixed list or name
 /// no header, and only other names are collected.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(CONNECTION) {
-        let mut named: Vec<HeaderName> = Vec::new();
-        for value in headers.get_all(CONNECTION) {
-            for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
-                let fixed = token.is_empty()
-                    || token.eq_ignore_ascii_case("close")
-                    || HOP_BY_HOP
-                        .iter()
-                        .any(|h| token.eq_ignore_ascii_case(h.as_str()));
-                if !fixed {
-                    if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+    remove_connection_named(headers);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Removes the headers a `Connection` header names, but not `Connection` itself, the fixed
+/// hop-by-hop headers (an upgrade still needs its `Upgrade`), or the [protected](is_protected)
+/// ones. A proxy calls it on a client's request *before* adding its own headers, so that
+/// `Connection` can only ever remove what the client sent (docs/operations.md, "The request
+/// head"). Allocates only for names off the fixed list.
+pub fn remove_connection_named(headers: &mut HeaderMap) {
+    if !headers.contains_key(CONNECTION) {
+        return;
+    }
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(CONNECTION) {
+        for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
+            let fixed = token.is_empty()
+                || token.eq_ignore_ascii_case("close")
+                || HOP_BY_HOP
+                    .iter()
+                    .any(|h| token.eq_ignore_ascii_case(h.as_str()));
+            if !fixed {
+                if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                    if !is_protected(&name) {
                         named.push(name);
                     }
                 }
             }
         }
-        for name in named {
-            headers.remove(name);
-        }
     }
-    for name in &HOP_BY_HOP {
+    for name in named {
         headers.remove(name);
     }
+}
+
+/// The headers `Connection` never removes: `Host` (the primary and the copy must see the same
+/// host), `X-Forwarded-*` and `X-Request-Id` (the proxy's own; a client must not be able to
+/// strip them from what the upstream and the target see).
+pub fn is_protected(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name == "host" || name == "x-request-id" || name.starts_with("x-forwarded-")
 }
 
 /// Whether the request asks for a protocol upgrade (WebSocket and friends) or is a CONNECT.
@@ -93,6 +114,53 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn connection_never_removes_host_forwarding_headers_or_the_request_id() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            (
+                "connection",
+                "keep-alive, Host, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host",
+            ),
+            (
+                "connection",
+                "X-Request-Id, X-Forwarded-Port, Upgrade, X-Secret",
+            ),
+            ("host", "a"),
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "a"),
+            ("x-forwarded-port", "443"),
+            ("x-request-id", "r"),
+            ("upgrade", "websocket"),
+            ("x-secret", "1"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        remove_connection_named(&mut h);
+        assert!(!h.contains_key("x-secret"));
+        assert_eq!(
+            h.get_all(CONNECTION).iter().count(),
+            2,
+            "Connection itself stays"
+        );
+        assert!(h.contains_key(UPGRADE), "an upgrade keeps its Upgrade");
+        remove_hop_by_hop(&mut h);
+        let mut left: Vec<_> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            [
+                "host",
+                "x-forwarded-for",
+                "x-forwarded-host",
+                "x-forwarded-port",
+                "x-forwarded-proto",
+                "x-request-id"
+            ]
+        );
     }
 
     #[test]

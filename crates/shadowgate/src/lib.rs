@@ -40,12 +40,15 @@
 //! - **Exactly one outcome** ([`Outcome`]) per sampled request and target, counted in
 //!   `shadowgate_mirror_requests_total` and passed to the [`OnOutcome`] hook.
 //! - **Fidelity.** The wrapped service gets the request and its body bytes unchanged (the only
-//!   change: an `X-Request-Id` is added to a sampled request that has none). The copy gets the same
-//!   method, raw path and query, headers and body bytes, less hop-by-hop headers, plus
+//!   change: a sampled request with no valid `X-Request-Id`, see [`is_valid_request_id`], gets
+//!   a new one). The copy gets the same method, raw path and query, headers and body bytes, less hop-by-hop headers, plus
 //!   `X-Mirror: 1`, `X-Mirrored-From` and the target's own header changes.
 //! - **Streaming.** The body streams to the primary as it arrives; its `Bytes` are shared into the
 //!   copy (no copying) and the copy is sent once the body has ended. Upgrades and CONNECT are
 //!   never mirrored (`skipped_upgrade`).
+//! - **No loops.** A request that arrives marked as a copy (`X-Mirror`, or the
+//!   [`ArrivedAsCopy`] extension [`take_mirror_marks`] leaves) is never copied again
+//!   (`skipped_loop`).
 //!
 //! Copies are never retried, never follow redirects, and their responses are read and discarded.
 //! A client that disconnects does not cancel copies already dispatched.
@@ -64,6 +67,7 @@ mod histogram;
 mod hop;
 mod host;
 mod layer;
+mod mark;
 mod metrics;
 mod observer;
 mod outcome;
@@ -85,14 +89,15 @@ pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};
 pub use future::ResponseFuture;
 pub use header::{parse_header, parse_header_name};
 pub use histogram::{DurationHistogram, HistogramSnapshot};
-pub use hop::{is_upgrade, remove_hop_by_hop};
+pub use hop::{is_protected, is_upgrade, remove_connection_named, remove_hop_by_hop};
 pub use host::HostMode;
 pub use layer::{MirrorLayer, MirrorLayerBuilder};
+pub use mark::{take_mirror_marks, ArrivedAsCopy};
 pub use metrics::{MirrorMetrics, Series, SeriesValue};
 pub use outcome::{OnOutcome, Outcome, OutcomeEvent};
 pub use policy::{ClientAddr, SampleBy, SampleRatio};
 pub use registry::ShutdownReport;
-pub use request_id::ensure_request_id;
+pub use request_id::{ensure_request_id, is_valid_request_id, MAX_REQUEST_ID_LEN};
 pub use service::Mirror;
 pub use stats::TargetStats;
 pub use target::{

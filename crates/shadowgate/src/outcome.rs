@@ -36,11 +36,14 @@ pub enum Outcome {
     DroppedShutdown,
     /// An upgrade (WebSocket) or CONNECT request: proxied for the primary, never mirrored.
     SkippedUpgrade,
+    /// The request arrived marked as a copy (`X-Mirror`): proxied for the primary, never copied
+    /// again, so that mirrors pointing at each other cannot loop.
+    SkippedLoop,
 }
 
 impl Outcome {
     /// Every outcome, in the order of the metric's documentation.
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Dispatched,
         Outcome::Completed,
         Outcome::Failed,
@@ -52,6 +55,7 @@ impl Outcome {
         Outcome::DroppedRateLimited,
         Outcome::DroppedShutdown,
         Outcome::SkippedUpgrade,
+        Outcome::SkippedLoop,
     ];
 
     /// The `outcome` label value of `shadowgate_mirror_requests_total`.
@@ -68,6 +72,7 @@ impl Outcome {
             Outcome::DroppedRateLimited => "dropped_rate_limited",
             Outcome::DroppedShutdown => "dropped_shutdown",
             Outcome::SkippedUpgrade => "skipped_upgrade",
+            Outcome::SkippedLoop => "skipped_loop",
         }
     }
 
@@ -87,6 +92,7 @@ impl Outcome {
                 | Outcome::DroppedRateLimited
                 | Outcome::DroppedShutdown
                 | Outcome::SkippedUpgrade
+                | Outcome::SkippedLoop
         )
     }
 

@@ -8,14 +8,32 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 /// The header name.
 pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Returns the request's `X-Request-Id`, inserting a new one when it has none.
+/// The longest client `X-Request-Id` kept.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Returns the request's `X-Request-Id`: the client's when it is one [valid](is_valid_request_id)
+/// value, else a new one that replaces whatever was there (see "The copy" in docs/contract.md).
+///
+/// Costs one lookup and a scan of at most [`MAX_REQUEST_ID_LEN`] bytes when the client sent
+/// one; a new id is made only when it is missing or refused.
 pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
-    if let Some(id) = headers.get(&X_REQUEST_ID) {
-        return id.clone();
+    let mut values = headers.get_all(&X_REQUEST_ID).iter();
+    if let (Some(id), None) = (values.next(), values.next()) {
+        if is_valid_request_id(id) {
+            return id.clone();
+        }
     }
     let id = new_request_id();
     headers.insert(X_REQUEST_ID.clone(), id.clone());
     id
+}
+
+/// Whether a client's `X-Request-Id` is kept: 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII
+/// characters (`%x21-7E`: no space, no control or non-ASCII byte).
+pub fn is_valid_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    (1..=MAX_REQUEST_ID_LEN).contains(&bytes.len())
+        && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
 /// A new id: 32 lowercase hex digits, a random per-process half and a counter half, so ids are
@@ -56,5 +74,30 @@ mod tests {
         let mut h = HeaderMap::new();
         let id = ensure_request_id(&mut h);
         assert_eq!(h["x-request-id"], id);
+    }
+
+    #[test]
+    fn only_one_short_visible_ascii_id_is_kept() {
+        let longest = "a".repeat(MAX_REQUEST_ID_LEN);
+        for kept in ["x", "!~", longest.as_str()] {
+            let mut h = HeaderMap::new();
+            h.insert("x-request-id", HeaderValue::from_str(kept).unwrap());
+            assert_eq!(ensure_request_id(&mut h), kept);
+        }
+        let too_long = "a".repeat(MAX_REQUEST_ID_LEN + 1);
+        let refused: [&[u8]; 5] = [b"", b"a b", b"a\tb", b"caf\xc3\xa9", too_long.as_bytes()];
+        for bad in refused {
+            let mut h = HeaderMap::new();
+            h.insert("x-request-id", HeaderValue::from_bytes(bad).unwrap());
+            let id = ensure_request_id(&mut h);
+            assert_eq!(id.len(), 32, "{bad:?} was kept");
+            assert_eq!(h.get_all("x-request-id").iter().collect::<Vec<_>>(), [&id]);
+        }
+        let mut h = HeaderMap::new();
+        h.append("x-request-id", HeaderValue::from_static("a"));
+        h.append("x-request-id", HeaderValue::from_static("b"));
+        let id = ensure_request_id(&mut h);
+        assert_eq!(id.len(), 32, "one of two ids was kept");
+        assert_eq!(h.get_all("x-request-id").iter().count(), 1);
     }
 }

@@ -14,6 +14,7 @@ use crate::admit::Step;
 use crate::copy::{CopyChunks, CopyHead};
 use crate::handle::TargetHandle;
 use crate::hop::is_upgrade_parts;
+use crate::mark::arrived_as_copy;
 use crate::outcome::Outcome;
 use crate::request_id::ensure_request_id;
 
@@ -36,6 +37,14 @@ pub(crate) fn start<B: Body>(
         return None;
     }
     let request_id = ensure_request_id(&mut parts.headers);
+    if arrived_as_copy(parts) {
+        // A copy is never copied again (docs/contract.md, "The copy"): mirrors that point at
+        // each other, or at their own listener, send each request around once, not forever.
+        for t in &sampled {
+            t.observer.record(Outcome::SkippedLoop, Some(&request_id));
+        }
+        return None;
+    }
     let upgrade = is_upgrade_parts(&parts.method, &parts.headers);
     let bodiless = body.is_end_stream();
     let announced = body.size_hint().lower();

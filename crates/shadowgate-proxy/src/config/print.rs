@@ -59,6 +59,9 @@ fn raw(s: &Settings) -> RawConfig {
     if let Some(circuit) = defaults.as_mut().and_then(|d| d.circuit.as_mut()) {
         circuit.remove_after = s.remove_after.map(dur);
     }
+    if let Some(d) = defaults.as_mut() {
+        d.trust_mirror_marks = Some(s.trust_mirror_marks);
+    }
     RawConfig {
         listen: Some(s.listen.to_string()),
         tls: s.tls.as_ref().map(|t| RawTls {
@@ -164,6 +167,7 @@ fn mirror(t: &TargetConfig, url: Option<String>) -> RawMirror {
             retry_after: Some(dur(t.circuit_retry_after())),
             remove_after: None,
         }),
+        trust_mirror_marks: None,
     }
 }
 

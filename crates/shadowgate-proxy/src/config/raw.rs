@@ -160,6 +160,10 @@ pub struct RawMirror {
     pub methods: Option<Vec<String>>,
     /// `[mirrors.NAME.circuit]`.
     pub circuit: Option<RawCircuit>,
+    /// Whether a client's `X-Mirror` and `X-Mirrored-From` reach the primary (only in
+    /// `[mirror_defaults]`: a proxy-wide switch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_mirror_marks: Option<bool>,
 }
 
 /// `headers = { add = {..}, remove = [..] }`.

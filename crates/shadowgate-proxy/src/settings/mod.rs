@@ -104,6 +104,10 @@ pub struct Settings {
     pub admin_auth: Option<PathBuf>,
     /// Where runtime-added targets are kept across restarts; `None` keeps them in memory only.
     pub state_file: Option<PathBuf>,
+    /// Whether a client's `X-Mirror` and `X-Mirrored-From` reach the primary
+    /// (`[mirror_defaults] trust_mirror_marks`, default `false`: they are removed). Either way a
+    /// request marked `X-Mirror` is never copied again (`skipped_loop`).
+    pub trust_mirror_marks: bool,
     /// A runtime-added target that is not persistent and whose circuit has been open this long is
     /// removed (from the state file too): `[mirror_defaults.circuit] remove_after`. `None` never
     /// removes one. Config and flag targets are never removed.
@@ -133,6 +137,7 @@ impl Settings {
             admin: Some(DEFAULT_ADMIN),
             admin_auth: None,
             state_file: None,
+            trust_mirror_marks: false,
             remove_after: None,
             limits: Limits::default(),
             log_format: LogFormat::Text,

@@ -230,3 +230,17 @@ fn a_key_that_does_not_fit_the_certificate_names_both_files() {
         "{e:?}"
     );
 }
+
+#[test]
+fn trust_mirror_marks_is_proxy_wide() {
+    assert_errors(
+        &format!("{UPSTREAM}[mirrors.m]\nurl = \"http://a:1\"\ntrust_mirror_marks = true\n"),
+        &["mirrors.m.trust_mirror_marks: true: a proxy-wide switch, set in [mirror_defaults] only"],
+    );
+    let s = load(&format!(
+        "{UPSTREAM}[mirror_defaults]\ntrust_mirror_marks = true\n"
+    ))
+    .unwrap();
+    assert!(s.trust_mirror_marks);
+    assert!(!load(UPSTREAM).unwrap().trust_mirror_marks);
+}

@@ -87,6 +87,12 @@ pub(super) fn mirrors(
             errs.push(&at, "a mirror name cannot be empty");
         }
         let before = errs.len();
+        if let Some(v) = m.trust_mirror_marks {
+            errs.push(
+                format!("{at}.trust_mirror_marks"),
+                format!("{v}: a proxy-wide switch, set in [mirror_defaults] only"),
+            );
+        }
         let Some(url) = errs.required(&format!("{at}.url"), m.url.as_deref()) else {
             continue;
         };

@@ -66,6 +66,11 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
     let (defaults, remove_after) = mirror::defaults(&mut errs, raw.mirror_defaults.as_ref());
     settings.mirrors = mirror::mirrors(&mut errs, &raw.mirrors, &defaults);
     settings.mirror_defaults = defaults;
+    settings.trust_mirror_marks = raw
+        .mirror_defaults
+        .as_ref()
+        .and_then(|d| d.trust_mirror_marks)
+        .unwrap_or(false);
     settings.remove_after = remove_after;
     settings.routes = route::routes(&mut errs, raw, &settings.upstreams);
 
