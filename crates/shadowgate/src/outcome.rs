@@ -28,6 +28,8 @@ pub enum Outcome {
     DroppedBodyTooLarge,
     /// The client's request body failed or was abandoned before its end, so no whole copy exists.
     DroppedBodyIncomplete,
+    /// Keeping the copy would have taken the layer's copies past its `memory_budget`.
+    DroppedMemoryBudget,
     /// The target's circuit breaker was open.
     DroppedCircuitOpen,
     /// The target's `rate_limit` was reached.
@@ -40,7 +42,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order of the metric's documentation.
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Dispatched,
         Outcome::Completed,
         Outcome::Failed,
@@ -48,6 +50,7 @@ impl Outcome {
         Outcome::DroppedQueueFull,
         Outcome::DroppedBodyTooLarge,
         Outcome::DroppedBodyIncomplete,
+        Outcome::DroppedMemoryBudget,
         Outcome::DroppedCircuitOpen,
         Outcome::DroppedRateLimited,
         Outcome::DroppedShutdown,
@@ -64,6 +67,7 @@ impl Outcome {
             Outcome::DroppedQueueFull => "dropped_queue_full",
             Outcome::DroppedBodyTooLarge => "dropped_body_too_large",
             Outcome::DroppedBodyIncomplete => "dropped_body_incomplete",
+            Outcome::DroppedMemoryBudget => "dropped_memory_budget",
             Outcome::DroppedCircuitOpen => "dropped_circuit_open",
             Outcome::DroppedRateLimited => "dropped_rate_limited",
             Outcome::DroppedShutdown => "dropped_shutdown",
@@ -83,6 +87,7 @@ impl Outcome {
             Outcome::DroppedQueueFull
                 | Outcome::DroppedBodyTooLarge
                 | Outcome::DroppedBodyIncomplete
+                | Outcome::DroppedMemoryBudget
                 | Outcome::DroppedCircuitOpen
                 | Outcome::DroppedRateLimited
                 | Outcome::DroppedShutdown
