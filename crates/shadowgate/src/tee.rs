@@ -281,7 +281,7 @@ mod tests {
     fn bound(p: usize) -> usize {
         let buffers = p / BUFFER + 1;
         let entries = 2 * p / SHARE_FROM + buffers + 1;
-        p + buffers * (BUFFER + BUFFER_OVERHEAD) + SLOT * (2 * entries).max(MIN_SLOTS)
+        p + BUFFER + buffers * BUFFER_OVERHEAD + SLOT * (2 * entries).max(MIN_SLOTS)
     }
 
     struct Fixture {
