@@ -52,7 +52,9 @@ impl App {
         let proxy_metrics = ProxyMetrics::register(&mut registry);
 
         let mirror_metrics = MirrorMetrics::register(&mut registry);
-        let mut mirror = MirrorLayer::builder().metrics(mirror_metrics.clone());
+        let mut mirror = MirrorLayer::builder()
+            .metrics(mirror_metrics.clone())
+            .memory_budget(settings.limits.mirror_memory_bytes);
         for target in &settings.mirrors {
             mirror = mirror.target(target.clone());
         }

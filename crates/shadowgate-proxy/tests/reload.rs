@@ -151,6 +151,17 @@ async fn settings_that_need_a_restart_are_reported() {
 }
 
 #[tokio::test]
+async fn the_mirror_memory_budget_needs_a_restart() {
+    let up = named("up").await;
+    let app = start(settings(&[up.url()])).await;
+    let mut s = settings(&[up.url()]);
+    s.limits.mirror_memory_bytes *= 2;
+    let report = app.reloader.reload(&s).unwrap();
+    assert_eq!(report.need_restart, ["limits"]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_config_target_with_a_runtime_targets_name_is_refused() {
     let up = named("up").await;
     let runtime = named("runtime").await;

@@ -85,13 +85,16 @@ mod tests {
     use async_channel::Receiver;
     use http::HeaderValue;
     use http_body_util::Full;
+    use prometheus_client::metrics::gauge::Gauge;
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::budget::{Budget, Reservation};
     use crate::copy::CopyHead;
     use crate::handle::test_handle::{detached, outcomes, Events};
     use crate::outcome::Outcome;
     use crate::target::TargetConfig;
+    use crate::tee::{BUFFER, SHARE_FROM};
     use crate::worker::Job;
 
     #[derive(Debug, PartialEq)]
@@ -121,6 +124,17 @@ mod tests {
 
     /// `inner` teed for one target per cap in `caps` (its `max_body_bytes`).
     fn teed<B>(inner: B, caps: &[usize]) -> (Pin<Box<TeeBody<B>>>, Vec<Target>) {
+        let (body, targets, _) = teed_within(inner, caps, usize::MAX);
+        (body, targets)
+    }
+
+    /// [`teed`] under a memory budget of `limit` bytes.
+    fn teed_within<B>(
+        inner: B,
+        caps: &[usize],
+        limit: usize,
+    ) -> (Pin<Box<TeeBody<B>>>, Vec<Target>, Arc<Budget>) {
+        let budget = Budget::new(limit, Gauge::default());
         let (parts, ()) = http::Request::post("/upload")
             .body(())
             .unwrap()
@@ -138,8 +152,9 @@ mod tests {
             handles.push(handle);
             targets.push(Target { queue, events });
         }
-        let tee = Box::new(Tee::new(head, handles));
-        (Box::pin(TeeBody::new(inner, Some(tee))), targets)
+        let held = Reservation::new(&budget, 0).unwrap();
+        let tee = Box::new(Tee::new(head, handles, held));
+        (Box::pin(TeeBody::new(inner, Some(tee))), targets, budget)
     }
 
     fn fed(caps: &[usize]) -> (Feed, Pin<Box<TeeBody<Fed>>>, Vec<Target>) {
@@ -196,9 +211,9 @@ mod tests {
     }
 
     #[test]
-    fn the_copy_holds_the_very_bytes_the_primary_got() {
-        let (tx, mut body, targets) = fed(&[1024]);
-        let sent = [chunk(5), chunk(6)];
+    fn the_copy_holds_the_very_bytes_the_primary_got_when_they_are_large() {
+        let (tx, mut body, targets) = fed(&[1 << 20]);
+        let sent = [chunk(SHARE_FROM), chunk(SHARE_FROM + 1)];
         for data in &sent {
             feed_and_poll(&tx, &mut body, data);
         }
@@ -214,12 +229,12 @@ mod tests {
 
     #[test]
     fn over_the_cap_mid_stream_drops_the_copy_once_and_frees_its_chunks() {
-        let (tx, mut body, targets) = fed(&[10]);
-        let first = chunk(6);
+        let (tx, mut body, targets) = fed(&[2 * SHARE_FROM]);
+        let first = chunk(SHARE_FROM + 1);
         feed_and_poll(&tx, &mut body, &first);
         assert!(!first.is_unique(), "kept for the copy");
         assert!(outcomes(&targets[0].events).is_empty());
-        feed_and_poll(&tx, &mut body, &chunk(5));
+        feed_and_poll(&tx, &mut body, &chunk(SHARE_FROM));
         assert_eq!(outcomes(&targets[0].events), [Outcome::DroppedBodyTooLarge]);
         assert!(first.is_unique(), "the kept chunks are freed at once");
         assert!(body.tee.is_none());
@@ -288,6 +303,26 @@ mod tests {
             outcomes(&targets[0].events),
             [Outcome::DroppedBodyIncomplete]
         );
+        assert!(targets[0].queue.try_recv().is_err());
+    }
+
+    #[test]
+    fn over_the_budget_the_copy_is_dropped_and_the_primary_gets_every_frame() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (mut body, targets, budget) = teed_within(Fed(rx), &[1 << 20], BUFFER + 1024);
+        let mut sent = 0;
+        for _ in 0..2 * BUFFER {
+            feed_and_poll(&tx, &mut body, &chunk(1));
+            sent += 1;
+        }
+        assert_eq!(sent, 2 * BUFFER);
+        assert_eq!(outcomes(&targets[0].events), [Outcome::DroppedMemoryBudget]);
+        assert!(body.tee.is_none(), "the kept chunks are freed at once");
+        assert_eq!(budget.held(), 0);
+        drop(tx);
+        assert!(matches!(poll(&mut body), Poll::Ready(None)));
+        drop(body);
+        assert_eq!(outcomes(&targets[0].events), [Outcome::DroppedMemoryBudget]);
         assert!(targets[0].queue.try_recv().is_err());
     }
 }

@@ -13,6 +13,7 @@ use http::uri::PathAndQuery;
 use http::{Method, Request};
 use http_body::{Body, Frame, SizeHint};
 
+use crate::budget::Reservation;
 use crate::hop::remove_hop_by_hop;
 use crate::host::HostMode;
 use crate::mark::{X_MIRROR, X_MIRRORED_FROM};
@@ -26,7 +27,13 @@ pub(crate) struct CopyHead {
     headers: http::HeaderMap,
     original_host: Option<HeaderValue>,
     pub(crate) request_id: HeaderValue,
+    /// What the head holds, charged to the layer's memory budget until the last copy lets go.
+    held: Option<Reservation>,
 }
+
+/// Charged per header field of a captured head besides its name and value: an upper estimate of
+/// a field's slot and index in a `HeaderMap`.
+pub(crate) const FIELD_OVERHEAD: usize = 128;
 
 impl CopyHead {
     /// Captures the head. `parts.headers` already carries `request_id`.
@@ -47,15 +54,35 @@ impl CopyHead {
             headers: parts.headers.clone(),
             original_host,
             request_id,
+            held: None,
         }
+    }
+
+    /// What capturing the head of `parts` costs: the head itself, its path and query, and each
+    /// header field's name, value and [`FIELD_OVERHEAD`].
+    pub(crate) fn cost(parts: &Parts) -> usize {
+        let fields: usize = (parts.headers.iter())
+            .map(|(name, value)| name.as_str().len() + value.len() + FIELD_OVERHEAD)
+            .sum();
+        let path = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+        std::mem::size_of::<CopyHead>() + path + fields
+    }
+
+    /// The head, holding `held` for as long as it lives.
+    pub(crate) fn held(mut self, held: Reservation) -> Self {
+        self.held = Some(held);
+        self
     }
 }
 
-/// The whole request body, as the shared chunks the primary streamed.
+/// The whole request body, as the chunks the tee kept.
 #[derive(Debug, Clone)]
 pub(crate) struct CopyChunks {
     pub(crate) chunks: Arc<[Bytes]>,
     pub(crate) len: usize,
+    /// What the chunks hold, charged to the layer's memory budget until the last queued job and
+    /// copy body let go of them.
+    pub(crate) held: Option<Arc<Reservation>>,
 }
 
 /// Builds the copy of `head` for `target` (done on a worker, never on the request path).
@@ -90,7 +117,7 @@ pub(crate) fn build_request(
     let body = match body {
         Some(b) if target.body => {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(b.len));
-            CopyBody::chunks(b.chunks.clone())
+            CopyBody::chunks(b.chunks.clone(), b.held.clone())
         }
         _ => {
             headers.remove(CONTENT_LENGTH);
@@ -105,25 +132,28 @@ pub(crate) fn build_request(
     Ok(req)
 }
 
-/// A copy's body: the primary's chunks, shared, replayed in order.
+/// A copy's body: the chunks the tee kept, shared, replayed in order.
 #[derive(Debug)]
 pub struct CopyBody {
     chunks: Arc<[Bytes]>,
     next: usize,
     remaining: u64,
+    /// Keeps the chunks' bytes charged while the copy is on the wire.
+    _held: Option<Arc<Reservation>>,
 }
 
 impl CopyBody {
     fn empty() -> Self {
-        Self::chunks(Arc::new([]))
+        Self::chunks(Arc::new([]), None)
     }
 
-    fn chunks(chunks: Arc<[Bytes]>) -> Self {
+    fn chunks(chunks: Arc<[Bytes]>, held: Option<Arc<Reservation>>) -> Self {
         let remaining = chunks.iter().map(|c| c.len() as u64).sum();
         Self {
             chunks,
             next: 0,
             remaining,
+            _held: held,
         }
     }
 }
@@ -222,6 +252,7 @@ mod tests {
         let body = CopyChunks {
             chunks: vec![Bytes::from_static(b"he"), Bytes::from_static(b"llo")].into(),
             len: 5,
+            held: None,
         };
         let t = TargetConfig::builder("http://c").build().unwrap();
         let req = build_request(&t, &h, Some(&body)).unwrap();

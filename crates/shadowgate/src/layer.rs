@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_layer::Layer;
 
+use crate::budget::{Budget, DEFAULT_MEMORY_BUDGET};
 use crate::client::default_tls;
 use crate::error::BuildError;
 use crate::metrics::MirrorMetrics;
@@ -31,12 +32,14 @@ pub struct MirrorLayerBuilder {
     metrics: Option<MirrorMetrics>,
     hook: Arc<dyn OnOutcome>,
     tls: Option<rustls::ClientConfig>,
+    memory_budget: usize,
 }
 
 impl std::fmt::Debug for MirrorLayerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MirrorLayerBuilder")
             .field("targets", &self.targets)
+            .field("memory_budget", &self.memory_budget)
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +70,16 @@ impl MirrorLayerBuilder {
         self
     }
 
+    /// The most bytes all copies of the layer may hold together (default
+    /// [`DEFAULT_MEMORY_BUDGET`], 256 MiB): captured heads, kept bodies and their overhead, from
+    /// sampling until the last copy is sent or dropped. A copy that would take the total past it
+    /// is dropped (`dropped_memory_budget`). The bytes held are the `mirror_memory_bytes` gauge;
+    /// layers built with one [`MirrorMetrics`] share that count.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = bytes;
+        self
+    }
+
     /// Checks the targets and starts their workers on the current Tokio runtime.
     pub fn build(self) -> Result<MirrorLayer, BuildError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
@@ -74,8 +87,10 @@ impl MirrorLayerBuilder {
             Some(tls) => tls,
             None => default_tls()?,
         };
+        let metrics = self.metrics.unwrap_or_default();
         let env = WorkerEnv {
-            metrics: self.metrics.unwrap_or_default(),
+            budget: Budget::new(self.memory_budget, metrics.memory.clone()),
+            metrics,
             hook: self.hook,
             tls,
             tracker: TaskTracker::new(),
@@ -97,6 +112,7 @@ impl MirrorLayer {
             metrics: None,
             hook: Arc::new(()),
             tls: None,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 

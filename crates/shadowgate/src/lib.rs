@@ -36,15 +36,18 @@
 //!   copy is a `try_send` on a bounded queue, never an await; a fixed set of workers per target
 //!   drains it, on their own tasks, with their own connection pools.
 //! - **Bounded cost.** Per target at most `workers` copies in flight and `queue` waiting, each with
-//!   a body of at most `max_body_bytes`. Past a bound the copy is dropped and counted.
+//!   a body of at most `max_body_bytes`; every copy of the layer together holds at most
+//!   [`MirrorLayerBuilder::memory_budget`] bytes (default 256 MiB), counted by bytes held,
+//!   overhead included. Past a bound the copy is dropped and counted.
 //! - **Exactly one outcome** ([`Outcome`]) per sampled request and target, counted in
 //!   `shadowgate_mirror_requests_total` and passed to the [`OnOutcome`] hook.
 //! - **Fidelity.** The wrapped service gets the request and its body bytes unchanged (the only
 //!   change: a sampled request with no valid `X-Request-Id`, see [`is_valid_request_id`], gets
 //!   a new one). The copy gets the same method, raw path and query, headers and body bytes, less hop-by-hop headers, plus
 //!   `X-Mirror: 1`, `X-Mirrored-From` and the target's own header changes.
-//! - **Streaming.** The body streams to the primary as it arrives; its `Bytes` are shared into the
-//!   copy (no copying) and the copy is sent once the body has ended. Upgrades and CONNECT are
+//! - **Streaming.** The body streams to the primary as it arrives; its `Bytes` of 4 KiB or more
+//!   are shared into the copy (no copying), smaller ones copied together into 16 KiB buffers, and
+//!   the copy is sent once the body has ended. Upgrades and CONNECT are
 //!   never mirrored (`skipped_upgrade`).
 //! - **No loops.** A request that arrives marked as a copy (`X-Mirror`, or the
 //!   [`ArrivedAsCopy`] extension [`take_mirror_marks`] leaves) is never copied again
@@ -55,6 +58,7 @@
 
 mod admit;
 mod body;
+mod budget;
 mod builder;
 mod circuit;
 mod client;
@@ -83,6 +87,7 @@ mod url;
 mod worker;
 
 pub use body::TeeBody;
+pub use budget::DEFAULT_MEMORY_BUDGET;
 pub use builder::TargetBuilder;
 pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
 pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};

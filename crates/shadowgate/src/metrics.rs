@@ -21,6 +21,7 @@ const DURATION: &str = "mirror_duration_seconds";
 const QUEUE_DEPTH: &str = "mirror_queue_depth";
 const IN_FLIGHT: &str = "mirror_in_flight";
 const CIRCUIT_STATE: &str = "mirror_circuit_state";
+const MEMORY: &str = "mirror_memory_bytes";
 
 /// One series of a metric family as it is now, read from its handle: what the text exposition
 /// shows as one line (a histogram as its lines). For callers that want the numbers rather than
@@ -92,6 +93,9 @@ pub struct MirrorMetrics {
     queue_depth: Family<TargetLabels, Gauge>,
     in_flight: Family<TargetLabels, Gauge>,
     circuit_state: Family<TargetLabels, Gauge>,
+    /// The bytes every copy holds now: the layer's memory budget counts in this gauge itself
+    /// (`budget.rs`), so layers built with one `MirrorMetrics` share one count.
+    pub(crate) memory: Gauge,
     /// Every target's handles by name, to read them back ([`MirrorMetrics::series`]); like the
     /// families, it keeps a removed target's series. Written only when a target is built.
     targets: Arc<Mutex<BTreeMap<String, TargetMetrics>>>,
@@ -131,6 +135,11 @@ impl MirrorMetrics {
             CIRCUIT_STATE,
             "Circuit breaker state: 0 closed, 1 open, 2 half-open",
             m.circuit_state.clone(),
+        );
+        registry.register(
+            MEMORY,
+            "Bytes held by copies (heads, bodies, their overhead), counted against the memory budget",
+            m.memory.clone(),
         );
         m
     }
@@ -211,6 +220,11 @@ impl MirrorMetrics {
                 ));
             }
         }
+        all.push(Series::new(
+            MEMORY,
+            Vec::new(),
+            SeriesValue::Gauge(self.memory.get()),
+        ));
         all
     }
 }

@@ -28,6 +28,8 @@ pub enum Outcome {
     DroppedBodyTooLarge,
     /// The client's request body failed or was abandoned before its end, so no whole copy exists.
     DroppedBodyIncomplete,
+    /// Keeping the copy would have taken the layer's copies past its `memory_budget`.
+    DroppedMemoryBudget,
     /// The target's circuit breaker was open.
     DroppedCircuitOpen,
     /// The target's `rate_limit` was reached.
@@ -43,7 +45,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order of the metric's documentation.
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Dispatched,
         Outcome::Completed,
         Outcome::Failed,
@@ -51,6 +53,7 @@ impl Outcome {
         Outcome::DroppedQueueFull,
         Outcome::DroppedBodyTooLarge,
         Outcome::DroppedBodyIncomplete,
+        Outcome::DroppedMemoryBudget,
         Outcome::DroppedCircuitOpen,
         Outcome::DroppedRateLimited,
         Outcome::DroppedShutdown,
@@ -68,6 +71,7 @@ impl Outcome {
             Outcome::DroppedQueueFull => "dropped_queue_full",
             Outcome::DroppedBodyTooLarge => "dropped_body_too_large",
             Outcome::DroppedBodyIncomplete => "dropped_body_incomplete",
+            Outcome::DroppedMemoryBudget => "dropped_memory_budget",
             Outcome::DroppedCircuitOpen => "dropped_circuit_open",
             Outcome::DroppedRateLimited => "dropped_rate_limited",
             Outcome::DroppedShutdown => "dropped_shutdown",
@@ -88,6 +92,7 @@ impl Outcome {
             Outcome::DroppedQueueFull
                 | Outcome::DroppedBodyTooLarge
                 | Outcome::DroppedBodyIncomplete
+                | Outcome::DroppedMemoryBudget
                 | Outcome::DroppedCircuitOpen
                 | Outcome::DroppedRateLimited
                 | Outcome::DroppedShutdown

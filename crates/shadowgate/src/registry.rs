@@ -59,6 +59,11 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The layer's memory budget.
+    pub(crate) fn budget(&self) -> &Arc<crate::budget::Budget> {
+        &self.env.budget
+    }
+
     pub(crate) fn needs_client_addr(&self) -> bool {
         self.needs_client_addr.load(Ordering::Relaxed)
     }

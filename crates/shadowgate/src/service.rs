@@ -60,7 +60,13 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         let targets = self.registry.targets.load();
-        let tee = tee::start(&targets, &mut parts, &body, self.select.as_deref());
+        let tee = tee::start(
+            self.registry.budget(),
+            &targets,
+            &mut parts,
+            &body,
+            self.select.as_deref(),
+        );
         drop(targets);
         let req = Request::from_parts(parts, TeeBody::new(body, tee));
         ResponseFuture::new(self.inner.call(req))

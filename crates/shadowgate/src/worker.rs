@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::budget::Budget;
 use crate::circuit::Circuit;
 use crate::client::CopyClient;
 use crate::copy::{build_request, CopyBody, CopyChunks, CopyHead};
@@ -39,6 +40,8 @@ pub(crate) struct WorkerEnv {
     /// Fired when shutdown's grace period is over.
     pub(crate) cancel: CancellationToken,
     pub(crate) runtime: tokio::runtime::Handle,
+    /// What every copy of the layer holds, together.
+    pub(crate) budget: Arc<Budget>,
 }
 
 /// What every worker of one target shares.

@@ -196,3 +196,83 @@ async fn building_outside_a_runtime_is_an_error() {
     assert_eq!(err, shadowgate::BuildError::NoRuntime);
     let _ = raw_exchange;
 }
+
+/// The bytes every copy of the layer holds now (`shadowgate_mirror_memory_bytes`).
+fn memory(metrics: &shadowgate::MirrorMetrics) -> i64 {
+    let held = metrics
+        .series()
+        .into_iter()
+        .find(|s| s.name == "mirror_memory_bytes")
+        .expect("the memory gauge is a series");
+    match held.value {
+        shadowgate::SeriesValue::Gauge(v) => v,
+        other => panic!("not a gauge: {other:?}"),
+    }
+}
+
+fn post(body: Bytes) -> Request<http_body_util::Full<Bytes>> {
+    Request::post("/upload")
+        .header("host", "shop.example")
+        .body(http_body_util::Full::new(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sent_copy_gives_its_bytes_back_to_the_budget() {
+    let sink = RecordingServer::start().await.unwrap();
+    let metrics = shadowgate::MirrorMetrics::default();
+    let layer = MirrorLayer::builder()
+        .metrics(metrics.clone())
+        .target(
+            TargetConfig::builder(sink.url())
+                .name("sink")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        call(&layer, post(Bytes::from(vec![b'x'; 10_000]))).await;
+    }
+    wait_stats(&layer, "sink", |s| s.get(Outcome::Completed) == 5).await;
+    shadowgate_test_support::eventually("every copy gave its bytes back", || memory(&metrics) == 0)
+        .await;
+}
+
+#[tokio::test]
+async fn over_the_memory_budget_copies_are_dropped_and_shutdown_gives_every_byte_back() {
+    const BUDGET: usize = 64 * 1024;
+    let hole = BlackHole::start().await.unwrap();
+    let metrics = shadowgate::MirrorMetrics::default();
+    let layer = MirrorLayer::builder()
+        .metrics(metrics.clone())
+        .memory_budget(BUDGET)
+        .target(
+            TargetConfig::builder(hole.url())
+                .name("hole")
+                .workers(2)
+                .queue(100)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    // Each copy holds 10,000 body bytes, a slot list (256 bytes), its tee and its head (about
+    // 700 bytes with their overhead): five fit in 64 KiB, not six.
+    for _ in 0..20 {
+        let resp = call(&layer, post(Bytes::from(vec![b'x'; 10_000]))).await;
+        assert_eq!(resp.status(), 200, "the primary is untouched");
+        assert!(memory(&metrics) <= BUDGET as i64);
+    }
+    let s = stats(&layer, "hole");
+    assert_eq!(s.get(Outcome::Dispatched), 5, "{s:?}");
+    assert_eq!(s.get(Outcome::DroppedMemoryBudget), 15, "{s:?}");
+    assert!(memory(&metrics) > 50_000);
+    let report = within(WAIT, layer.shutdown(Duration::from_millis(100))).await;
+    assert!(!report.drained);
+    let s = stats(&layer, "hole");
+    assert_eq!(s.get(Outcome::DroppedShutdown), 5, "{s:?}");
+    assert_eq!(terminal(&s), 20);
+    assert_eq!(memory(&metrics), 0, "shutdown gave every byte back");
+}

@@ -77,6 +77,7 @@ fn raw(s: &Settings) -> RawConfig {
             header_read_timeout: Some(dur(s.limits.header_read_timeout)),
             idle_timeout: Some(dur(s.limits.idle_timeout)),
             max_header_bytes: Some(int(s.limits.max_header_bytes)),
+            mirror_memory_bytes: Some(int(s.limits.mirror_memory_bytes)),
             shutdown_timeout: Some(dur(s.limits.shutdown_timeout)),
         }),
         upstreams: s

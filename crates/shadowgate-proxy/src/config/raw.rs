@@ -66,6 +66,8 @@ pub struct RawLimits {
     pub idle_timeout: Option<String>,
     /// Bytes.
     pub max_header_bytes: Option<i64>,
+    /// Bytes.
+    pub mirror_memory_bytes: Option<i64>,
     /// Duration.
     pub shutdown_timeout: Option<String>,
 }

@@ -1,4 +1,5 @@
-//! [`Limits`]: what a client connection may cost before it is cut, and the shutdown grace period.
+//! [`Limits`]: what a client connection may cost before it is cut, what all shadow copies may
+//! hold together, and the shutdown grace period.
 
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The smallest `max_header_bytes` accepted (hyper's HTTP/1 read buffer cannot be smaller).
 pub const MIN_MAX_HEADER_BYTES: usize = 8192;
+/// The most bytes all shadow copies hold together (the library's default memory budget).
+pub const DEFAULT_MIRROR_MEMORY_BYTES: usize = shadowgate::DEFAULT_MEMORY_BUDGET;
+/// The smallest `mirror_memory_bytes` accepted: below it a budget would refuse ordinary copies.
+pub const MIN_MIRROR_MEMORY_BYTES: usize = 1024 * 1024;
 
 /// Limits on client connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +27,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The largest request head, in bytes (at least [`MIN_MAX_HEADER_BYTES`]).
     pub max_header_bytes: usize,
+    /// The most bytes every copy holds together, overhead included (at least
+    /// [`MIN_MIRROR_MEMORY_BYTES`]); a copy over it is dropped as `dropped_memory_budget`.
+    pub mirror_memory_bytes: usize,
     /// In-flight requests get this long to finish after the shutdown signal.
     pub shutdown_timeout: Duration,
 }
@@ -32,6 +40,7 @@ impl Default for Limits {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            mirror_memory_bytes: DEFAULT_MIRROR_MEMORY_BYTES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }

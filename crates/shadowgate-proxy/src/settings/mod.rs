@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use limits::{
     Limits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEADER_BYTES,
-    MIN_MAX_HEADER_BYTES,
+    DEFAULT_MIRROR_MEMORY_BYTES, MIN_MAX_HEADER_BYTES, MIN_MIRROR_MEMORY_BYTES,
 };
 pub use route::{PathMatch, RouteAction, RouteSettings};
 pub use upstream::{

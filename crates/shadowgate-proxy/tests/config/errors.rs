@@ -22,6 +22,23 @@ fn top_level_errors_are_all_reported() {
 }
 
 #[test]
+fn the_mirror_memory_budget_is_at_least_one_mib() {
+    assert_errors(
+        &format!("{UPSTREAM}[limits]\nmirror_memory_bytes = 1048575\n"),
+        &["limits.mirror_memory_bytes: 1048575 must be at least 1048576"],
+    );
+    let s = load(&format!(
+        "{UPSTREAM}[limits]\nmirror_memory_bytes = 1048576\n"
+    ))
+    .unwrap();
+    assert_eq!(s.limits.mirror_memory_bytes, 1 << 20);
+    assert_eq!(
+        load(UPSTREAM).unwrap().limits.mirror_memory_bytes,
+        256 << 20
+    );
+}
+
+#[test]
 fn admin_off_disables_the_admin_listener() {
     let s = load(&format!("{UPSTREAM}[admin]\nlisten = \"off\"\n")).unwrap();
     assert_eq!(s.admin, None);

@@ -15,6 +15,7 @@ use super::raw::{RawConfig, RawLimits, RawTls};
 use super::ConfigError;
 use crate::settings::{
     Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, MIN_MAX_HEADER_BYTES,
+    MIN_MIRROR_MEMORY_BYTES,
 };
 use crate::tls::TlsError;
 
@@ -141,6 +142,12 @@ fn limits_settings(errs: &mut Errors, raw: &RawLimits) -> Limits {
             raw.max_header_bytes,
             d.max_header_bytes,
             MIN_MAX_HEADER_BYTES,
+        ),
+        mirror_memory_bytes: errs.count(
+            "limits.mirror_memory_bytes",
+            raw.mirror_memory_bytes,
+            d.mirror_memory_bytes,
+            MIN_MIRROR_MEMORY_BYTES,
         ),
         shutdown_timeout: errs.positive_duration(
             "limits.shutdown_timeout",
