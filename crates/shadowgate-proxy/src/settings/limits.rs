@@ -12,6 +12,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The smallest `max_header_bytes` accepted (hyper's HTTP/1 read buffer cannot be smaller).
 pub const MIN_MAX_HEADER_BYTES: usize = 8192;
+/// The largest `max_header_bytes` accepted (1 MiB).
+pub const MAX_MAX_HEADER_BYTES: usize = 1024 * 1024;
 
 /// Limits on client connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,8 @@ use check::Errors;
 use super::raw::{RawConfig, RawLimits, RawTls};
 use super::ConfigError;
 use crate::settings::{
-    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, MIN_MAX_HEADER_BYTES,
+    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, MAX_MAX_HEADER_BYTES,
+    MIN_MAX_HEADER_BYTES,
 };
 use crate::tls::TlsError;
 
@@ -135,7 +136,7 @@ fn limits_settings(errs: &mut Errors, raw: &RawLimits) -> Limits {
             "limits.max_header_bytes",
             raw.max_header_bytes,
             d.max_header_bytes,
-            MIN_MAX_HEADER_BYTES,
+            (MIN_MAX_HEADER_BYTES, MAX_MAX_HEADER_BYTES),
         ),
         shutdown_timeout: errs.positive_duration(
             "limits.shutdown_timeout",
