@@ -134,12 +134,22 @@ fn send(lease: &Lease, mut parts: Parts, body: UpstreamBody) -> Result<Pending, 
     ))
 }
 
-/// Answers an upstream failure and counts it for the backend.
+/// Answers an upstream failure and counts it for the backend; a failure that was the client's
+/// (its body could not be read) is answered without counting or warning about the backend.
 fn rescue_response(
     error: &(dyn std::error::Error + 'static),
     lease: &Lease,
 ) -> Response<ProxyBody> {
     let rescued = rescue(error);
+    let Some(outcome) = rescued.outcome else {
+        tracing::debug!(
+            upstream = lease.upstream().name(),
+            status = rescued.status.as_u16(),
+            error = %ErrorChain(error),
+            "client request body failed"
+        );
+        return rescued.response();
+    };
     tracing::warn!(
         upstream = lease.upstream().name(),
         backend = lease.url(),
@@ -147,8 +157,8 @@ fn rescue_response(
         error = %ErrorChain(error),
         "upstream request failed"
     );
-    lease.count(rescued.outcome);
-    if rescued.outcome == UpstreamOutcome::ConnectError {
+    lease.count(outcome);
+    if outcome == UpstreamOutcome::ConnectError {
         lease.connect_failed();
     }
     rescued.response()
@@ -228,7 +238,8 @@ impl Future for ForwardFuture {
                         Err(elapsed) => return Poll::Ready(Ok(rescue_response(&elapsed, &lease))),
                     };
                     let answer = rescue_response(&error, &lease);
-                    let connect_failed = rescue(&error).outcome == UpstreamOutcome::ConnectError;
+                    let connect_failed =
+                        rescue(&error).outcome == Some(UpstreamOutcome::ConnectError);
                     // Retry once, on another backend, what never reached this one.
                     let again = retry
                         .take()

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use backend::Backend;
 use balance::Balancer;
 pub(crate) use balance::Unavailable;
-pub(crate) use client::{UpstreamBody, UpstreamClient};
+pub(crate) use client::{ClientBodyError, UpstreamBody, UpstreamClient};
 pub use error::UpstreamError;
 pub(crate) use lease::Lease;
 
