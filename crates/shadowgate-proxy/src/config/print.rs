@@ -75,6 +75,7 @@ fn raw(s: &Settings) -> RawConfig {
             idle_timeout: Some(dur(s.limits.idle_timeout)),
             max_header_bytes: Some(int(s.limits.max_header_bytes)),
             shutdown_timeout: Some(dur(s.limits.shutdown_timeout)),
+            send_timeout: Some(dur(s.limits.send_timeout)),
         }),
         upstreams: s
             .upstreams

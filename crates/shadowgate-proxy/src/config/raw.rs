@@ -68,6 +68,8 @@ pub struct RawLimits {
     pub max_header_bytes: Option<i64>,
     /// Duration.
     pub shutdown_timeout: Option<String>,
+    /// Duration.
+    pub send_timeout: Option<String>,
 }
 
 /// `[upstreams.NAME]`.

@@ -1,4 +1,5 @@
-//! [`Limits`]: what a client connection may cost before it is cut, and the shutdown grace period.
+//! [`Limits`]: what a client connection may cost before it is cut (a slow head, an idle spell, a
+//! client that reads nothing), and the shutdown grace period.
 
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use super::DEFAULT_SHUTDOWN_TIMEOUT;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A keep-alive connection with no request in flight is closed after this long.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A response whose writes to the client make no progress this long is cut (nginx's default).
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest request head accepted; a larger one is answered 431.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The smallest `max_header_bytes` accepted (hyper's HTTP/1 read buffer cannot be smaller).
@@ -26,6 +29,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// In-flight requests get this long to finish after the shutdown signal.
     pub shutdown_timeout: Duration,
+    /// A connection whose writes to the client stay blocked this long is cut (freeing the
+    /// backend slot its response held).
+    pub send_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -35,6 +41,7 @@ impl Default for Limits {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
         }
     }
 }

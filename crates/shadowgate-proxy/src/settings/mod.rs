@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use limits::{
     Limits, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEADER_BYTES,
-    MAX_MAX_HEADER_BYTES, MIN_MAX_HEADER_BYTES,
+    DEFAULT_SEND_TIMEOUT, MAX_MAX_HEADER_BYTES, MIN_MAX_HEADER_BYTES,
 };
 pub use route::{PathMatch, RouteAction, RouteSettings};
 pub use upstream::{

@@ -143,5 +143,10 @@ fn limits_settings(errs: &mut Errors, raw: &RawLimits) -> Limits {
             raw.shutdown_timeout.as_deref(),
             d.shutdown_timeout,
         ),
+        send_timeout: errs.positive_duration(
+            "limits.send_timeout",
+            raw.send_timeout.as_deref(),
+            d.send_timeout,
+        ),
     }
 }
