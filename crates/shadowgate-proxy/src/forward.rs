@@ -277,8 +277,16 @@ fn pass_back(
         .then(|| response.headers().get(UPGRADE).cloned())
         .flatten();
     remove_hop_by_hop(response.headers_mut());
-    if let Some(upgrade) = upgrade {
-        upgrade.finish(&mut response, protocol);
-    }
-    response.map(|body| ProxyBody::upstream(body, lease))
+    let lease = match upgrade {
+        Some(upgrade) => {
+            let tunnels = lease.upstream().tunnels().clone();
+            upgrade.finish(&mut response, protocol, lease, &tunnels)
+        }
+        None => Some(lease),
+    };
+    response.map(|body| match lease {
+        Some(lease) => ProxyBody::upstream(body, lease),
+        // The tunnel holds the lease; a 101 has no body.
+        None => ProxyBody::full(bytes::Bytes::new()),
+    })
 }
