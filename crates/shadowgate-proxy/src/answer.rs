@@ -1,5 +1,6 @@
 //! [`Answer`]: every response the proxy makes up itself rather than passing on from an upstream:
-//! the 404 for a request no route takes, the 400 for a refused `Host`, a redirect route's answer, the refused `CONNECT`, the
+//! the 404 for a request no route takes, the 400 for a refused `Host` or a path that climbs above
+//! `/`, a redirect route's answer, the refused `CONNECT`, the
 //! upstream failures of [`crate::rescue`] and every admin API answer. One builder, so the same
 //! kind of answer always carries the same headers: a text body is `text/plain; charset=utf-8`,
 //! a JSON body `application/json` and ends with a newline (see docs/operations.md for the admin
@@ -65,6 +66,14 @@ impl Answer {
     /// ends with a newline.
     pub(crate) fn bad_request(reason: &'static str) -> Self {
         Self::text(StatusCode::BAD_REQUEST, reason)
+    }
+
+    /// The 400 for a path whose `..` segments climb above `/` (see [`crate::path`]).
+    pub(crate) fn path_above_root() -> Self {
+        Self::text(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: the path climbs above /\n",
+        )
     }
 
     /// A redirect route's answer: `status` with `Location`, no body.

@@ -21,6 +21,7 @@ use crate::service::ProxyService;
 use crate::settings::Settings;
 use crate::stack::{SharedStack, Stack};
 use crate::tls::TlsHandle;
+use crate::upgrade::Tunnels;
 
 /// The proxy, bound and ready to serve.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ pub struct App {
     reloader: Reloader,
     tls: TlsHandle,
     settings: Settings,
+    tunnels: Tunnels,
 }
 
 impl App {
@@ -62,7 +64,8 @@ impl App {
             mirror = mirror.on_outcome(hook.clone());
         }
         let mirror = mirror.build()?;
-        let stack = match Stack::build(&settings, &mirror, &proxy_metrics) {
+        let tunnels = Tunnels::new(settings.limits.idle_timeout);
+        let stack = match Stack::build(&settings, &mirror, &proxy_metrics, &tunnels) {
             Ok(stack) => Arc::new(ArcSwap::from_pointee(stack)),
             Err(e) => {
                 mirror.shutdown(std::time::Duration::ZERO).await;
@@ -100,6 +103,7 @@ impl App {
             proxy_metrics.clone(),
             tls.clone(),
             runtime_targets.clone(),
+            tunnels.clone(),
         );
         let registry = Arc::new(registry);
         let ready_stack = stack.clone();
@@ -124,6 +128,7 @@ impl App {
             reloader,
             tls,
             settings,
+            tunnels,
         })
     }
 
@@ -166,6 +171,7 @@ impl App {
             reloader: _,
             tls,
             settings,
+            tunnels,
         } = self;
         let stop = Stop {
             stop: CancellationToken::new(),
@@ -211,6 +217,7 @@ impl App {
             Some(task) => listener_done(task.await),
             None => None,
         };
+        let waiting = tunnels.clone();
         let drain = async move {
             let proxy = async move {
                 if let Some(g) = proxy {
@@ -222,7 +229,8 @@ impl App {
                     g.shutdown().await;
                 }
             };
-            tokio::join!(proxy, admin);
+            // Open tunnels (upgraded connections) get the same grace period as requests.
+            tokio::join!(proxy, admin, waiting.wait());
         };
         let grace = settings.limits.shutdown_timeout;
         if tokio::time::timeout(grace, drain).await.is_err() {
@@ -232,6 +240,7 @@ impl App {
             );
         }
         stop.abort.cancel();
+        tunnels.close();
         let report = mirror.shutdown(settings.mirror_drain).await;
         if report.drained {
             tracing::info!("stopped");

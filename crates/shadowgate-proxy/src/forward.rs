@@ -134,12 +134,22 @@ fn send(lease: &Lease, mut parts: Parts, body: UpstreamBody) -> Result<Pending, 
     ))
 }
 
-/// Answers an upstream failure and counts it for the backend.
+/// Answers an upstream failure and counts it for the backend; a failure that was the client's
+/// (its body could not be read) is answered without counting or warning about the backend.
 fn rescue_response(
     error: &(dyn std::error::Error + 'static),
     lease: &Lease,
 ) -> Response<ProxyBody> {
     let rescued = rescue(error);
+    let Some(outcome) = rescued.outcome else {
+        tracing::debug!(
+            upstream = lease.upstream().name(),
+            status = rescued.status.as_u16(),
+            error = %ErrorChain(error),
+            "client request body failed"
+        );
+        return rescued.response();
+    };
     tracing::warn!(
         upstream = lease.upstream().name(),
         backend = lease.url(),
@@ -147,8 +157,8 @@ fn rescue_response(
         error = %ErrorChain(error),
         "upstream request failed"
     );
-    lease.count(rescued.outcome);
-    if rescued.outcome == UpstreamOutcome::ConnectError {
+    lease.count(outcome);
+    if outcome == UpstreamOutcome::ConnectError {
         lease.connect_failed();
     }
     rescued.response()
@@ -228,7 +238,8 @@ impl Future for ForwardFuture {
                         Err(elapsed) => return Poll::Ready(Ok(rescue_response(&elapsed, &lease))),
                     };
                     let answer = rescue_response(&error, &lease);
-                    let connect_failed = rescue(&error).outcome == UpstreamOutcome::ConnectError;
+                    let connect_failed =
+                        rescue(&error).outcome == Some(UpstreamOutcome::ConnectError);
                     // Retry once, on another backend, what never reached this one.
                     let again = retry
                         .take()
@@ -266,8 +277,16 @@ fn pass_back(
         .then(|| response.headers().get(UPGRADE).cloned())
         .flatten();
     remove_hop_by_hop(response.headers_mut());
-    if let Some(upgrade) = upgrade {
-        upgrade.finish(&mut response, protocol);
-    }
-    response.map(|body| ProxyBody::upstream(body, lease))
+    let lease = match upgrade {
+        Some(upgrade) => {
+            let tunnels = lease.upstream().tunnels().clone();
+            upgrade.finish(&mut response, protocol, lease, &tunnels)
+        }
+        None => Some(lease),
+    };
+    response.map(|body| match lease {
+        Some(lease) => ProxyBody::upstream(body, lease),
+        // The tunnel holds the lease; a 101 has no body.
+        None => ProxyBody::full(bytes::Bytes::new()),
+    })
 }

@@ -31,6 +31,7 @@ mod error;
 mod forward;
 mod forwarded;
 mod metrics;
+mod path;
 mod reload;
 mod rescue;
 mod router;

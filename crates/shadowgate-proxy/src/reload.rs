@@ -6,6 +6,7 @@
 //! runtime targets (added through the admin API) are never touched, and a config target that
 //! would take a runtime target's name is refused.
 
+use crate::upgrade::Tunnels;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ struct Inner {
     metrics: ProxyMetrics,
     tls: TlsHandle,
     runtime: Arc<RuntimeTargets>,
+    /// The process's tunnels, shared by every generation's upstreams.
+    tunnels: Tunnels,
     /// One reload at a time, and what the last one left.
     current: Mutex<Current>,
 }
@@ -74,6 +77,7 @@ impl Reloader {
         metrics: ProxyMetrics,
         tls: TlsHandle,
         runtime: Arc<RuntimeTargets>,
+        tunnels: Tunnels,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -82,6 +86,7 @@ impl Reloader {
                 metrics,
                 tls,
                 runtime,
+                tunnels,
                 current: Mutex::new(Current::of(settings)),
             }),
         }
@@ -103,7 +108,7 @@ impl Reloader {
         if let Some(name) = shadowgate::duplicate_name(settings.mirrors.iter().map(|t| t.name())) {
             return Err(shadowgate::BuildError::DuplicateTarget(name.to_owned()).into());
         }
-        let stack = Stack::build(settings, &inner.mirror, &inner.metrics)?;
+        let stack = Stack::build(settings, &inner.mirror, &inner.metrics, &inner.tunnels)?;
 
         let mut report = ReloadReport::default();
         for t in &settings.mirrors {

@@ -9,46 +9,53 @@ use http::{Response, StatusCode};
 use crate::answer::Answer;
 use crate::body::ProxyBody;
 use crate::metrics::UpstreamOutcome;
-use crate::upstream::Unavailable;
+use crate::upstream::{ClientBodyError, Unavailable};
 
 /// What a failed upstream request becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Rescue {
     pub(crate) status: StatusCode,
     pub(crate) message: &'static str,
-    pub(crate) outcome: UpstreamOutcome,
+    /// The backend's outcome; `None` when the failure was the client's, which no backend is
+    /// counted (or logged) for.
+    pub(crate) outcome: Option<UpstreamOutcome>,
 }
 
 const UNREACHABLE: Rescue = Rescue {
     status: StatusCode::BAD_GATEWAY,
     message: "502 Bad Gateway: the upstream is unreachable\n",
-    outcome: UpstreamOutcome::ConnectError,
+    outcome: Some(UpstreamOutcome::ConnectError),
 };
 const TIMED_OUT: Rescue = Rescue {
     status: StatusCode::GATEWAY_TIMEOUT,
     message: "504 Gateway Timeout: the upstream did not answer in time\n",
-    outcome: UpstreamOutcome::Timeout,
+    outcome: Some(UpstreamOutcome::Timeout),
 };
 const FAILED: Rescue = Rescue {
     status: StatusCode::BAD_GATEWAY,
     message: "502 Bad Gateway: the upstream connection failed\n",
-    outcome: UpstreamOutcome::Error,
+    outcome: Some(UpstreamOutcome::Error),
 };
 const BAD_TARGET: Rescue = Rescue {
     status: StatusCode::BAD_REQUEST,
     message: "400 Bad Request: the request target cannot be forwarded\n",
-    outcome: UpstreamOutcome::Error,
+    outcome: Some(UpstreamOutcome::Error),
+};
+const CLIENT_BODY: Rescue = Rescue {
+    status: StatusCode::BAD_REQUEST,
+    message: "400 Bad Request: the request body is malformed\n",
+    outcome: None,
 };
 
 const NO_HEALTHY: Rescue = Rescue {
     status: StatusCode::SERVICE_UNAVAILABLE,
     message: "503 Service Unavailable: no healthy backend\n",
-    outcome: UpstreamOutcome::Unavailable,
+    outcome: Some(UpstreamOutcome::Unavailable),
 };
 const AT_CAPACITY: Rescue = Rescue {
     status: StatusCode::SERVICE_UNAVAILABLE,
     message: "503 Service Unavailable: every backend is at capacity\n",
-    outcome: UpstreamOutcome::Unavailable,
+    outcome: Some(UpstreamOutcome::Unavailable),
 };
 
 /// The answer when no backend could take a request.
@@ -60,10 +67,14 @@ pub(crate) fn unavailable(why: Unavailable) -> Rescue {
 }
 
 /// Maps an error to its response by the first cause that says what happened: a timeout is 504,
-/// a connect failure 502 (`connect_error`), anything else 502 (`error`).
+/// a connect failure 502 (`connect_error`), a failure to read the client's own body 400 (no
+/// backend outcome: the client's error), anything else 502 (`error`).
 pub(crate) fn rescue(error: &(dyn Error + 'static)) -> Rescue {
     let mut cause = Some(error);
     while let Some(e) = cause {
+        if e.is::<ClientBodyError>() {
+            return CLIENT_BODY;
+        }
         if e.is::<tokio::time::error::Elapsed>() {
             return TIMED_OUT;
         }
@@ -123,7 +134,7 @@ mod tests {
         assert_eq!(rescue(&refused), UNREACHABLE);
         let reset = Wrapper(io::Error::from(io::ErrorKind::ConnectionReset));
         assert_eq!(rescue(&reset).status, StatusCode::BAD_GATEWAY);
-        assert_eq!(rescue(&reset).outcome, UpstreamOutcome::Error);
+        assert_eq!(rescue(&reset).outcome, Some(UpstreamOutcome::Error));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! [`ProxyService`]: the per-connection service hyper calls. It loads the current [`Stack`]
 //! (swapped whole by a config reload; a request in flight keeps the one it started with),
-//! routes the request, prepares it (client address, request id, forwarding headers), hands it
+//! resolves the path's dot segments ([`crate::path`]), routes the request, prepares it (client address, request id, forwarding headers), hands it
 //! to the route's `MirrorLayer` service, and counts the response for the route.
 
 use std::convert::Infallible;
@@ -49,11 +49,16 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
     fn call(&self, req: Request<Incoming>) -> ResponseFuture {
         let start = Instant::now();
         let stack = self.stack.load_full();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         // Before routing: a route may match on the host, and the primary and the copy must see
         // one host (docs/operations.md, "The request head").
         if let Some(reason) = bad_host(&parts) {
             return ResponseFuture::ready(Answer::bad_request(reason), start, stack, None);
+        }
+        // Dot segments are resolved before the route is matched, so what is routed, forwarded
+        // and copied is one path (docs/operations.md, "Paths").
+        if crate::path::normalise_uri(&mut parts.uri).is_err() {
+            return ResponseFuture::ready(Answer::path_above_root(), start, stack, None);
         }
         let Some((index, route)) = stack.router.route(&parts) else {
             return ResponseFuture::ready(Answer::no_route(), start, stack, None);

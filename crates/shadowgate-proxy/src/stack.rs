@@ -12,6 +12,7 @@ use crate::forward::Forward;
 use crate::metrics::ProxyMetrics;
 use crate::router::Router;
 use crate::settings::Settings;
+use crate::upgrade::Tunnels;
 use crate::upstream::Upstream;
 
 /// What every connection shares, for one generation of the config.
@@ -33,6 +34,7 @@ impl Stack {
         settings: &Settings,
         mirror: &MirrorLayer,
         metrics: &ProxyMetrics,
+        tunnels: &Tunnels,
     ) -> Result<Self, AppError> {
         if settings.upstreams.iter().all(|u| u.backends.is_empty()) {
             return Err(AppError::NoUpstream);
@@ -40,7 +42,7 @@ impl Stack {
         let mut upstreams = Vec::with_capacity(settings.upstreams.len());
         let mut forwards = Vec::with_capacity(settings.upstreams.len());
         for u in &settings.upstreams {
-            let upstream = Upstream::new(u, metrics)?;
+            let upstream = Upstream::new(u, metrics, tunnels.clone())?;
             forwards.push((
                 u.name.as_str(),
                 Forward::new(upstream.clone()),

@@ -84,6 +84,93 @@ redirect = { to = "https://example.com/", status = 200 }
     );
 }
 
+/// Every configured value has a documented bound (docs/configuration.md): a duration of
+/// `18446744073709551615s` used to pass `check` and then make every connection task panic on
+/// overflow. `check` refuses each out-of-bound value, naming its key and value.
+#[tokio::test]
+async fn check_refuses_every_value_outside_its_bound() {
+    let bad = TempFile::new(
+        r#"
+[limits]
+idle_timeout = "18446744073709551615s"
+header_read_timeout = "25h"
+shutdown_timeout = "86400001ms"
+max_header_bytes = 1048577
+[upstreams.prod]
+backends = [{ url = "http://b:1", weight = 1001 }]
+connect_timeout = "1441m"
+timeout = "99999h"
+max_connections = 1000001
+eject_for = "90000s"
+[upstreams.prod.health_check]
+interval = "2000h"
+timeout = "86401s"
+healthy_threshold = 1001
+unhealthy_threshold = 100000
+[mirror_defaults]
+workers = 1000001
+[mirror_defaults.circuit]
+remove_after = "48h"
+[mirrors.canary]
+url = "http://canary:1"
+queue = 1000001
+timeout = "86401s"
+max_body_bytes = 1073741825
+rate_limit = 1000001
+circuit = { failures = 1000001, retry_after = "25h" }
+"#,
+    );
+    let out = run(&["check", "-c", bad.path()]).await;
+    assert_usage_error(
+        &out,
+        &[
+            "limits.idle_timeout: \"18446744073709551615s\" is more than the longest allowed, 24h",
+            "limits.header_read_timeout: \"25h\" is more than the longest allowed, 24h",
+            "limits.shutdown_timeout: \"86400001ms\" is more than the longest allowed, 24h",
+            "limits.max_header_bytes: 1048577 is more than the largest allowed, 1048576",
+            "upstreams.prod.backends[0].weight: 1001 is more than the largest allowed, 1000",
+            "upstreams.prod.connect_timeout: \"1441m\" is more than the longest allowed, 24h",
+            "upstreams.prod.timeout: \"99999h\" is more than the longest allowed, 24h",
+            "upstreams.prod.max_connections: 1000001 is more than the largest allowed, 1000000",
+            "upstreams.prod.eject_for: \"90000s\" is more than the longest allowed, 24h",
+            "upstreams.prod.health_check.interval: \"2000h\" is more than the longest allowed, 24h",
+            "upstreams.prod.health_check.timeout: \"86401s\" is more than the longest allowed, 24h",
+            "upstreams.prod.health_check.healthy_threshold: 1001 is more than the largest allowed, 1000",
+            "upstreams.prod.health_check.unhealthy_threshold: 100000 is more than the largest allowed, 1000",
+            "mirror_defaults.workers: 1000001 is more than the largest allowed, 1000000",
+            "mirror_defaults.circuit.remove_after: \"48h\" is more than the longest allowed, 24h",
+            "mirrors.canary.queue: 1000001 is more than the largest allowed, 1000000",
+            "mirrors.canary.timeout: \"86401s\" is more than the longest allowed, 24h",
+            "mirrors.canary.max_body_bytes: 1073741825 is more than the largest allowed, 1073741824",
+            "mirrors.canary.rate_limit: 1000001 is more than the largest allowed, 1000000",
+            "mirrors.canary.circuit.failures: 1000001 is more than the largest allowed, 1000000",
+            "mirrors.canary.circuit.retry_after: \"25h\" is more than the longest allowed, 24h",
+        ],
+    );
+    // The largest value of each bound is accepted.
+    let edge = TempFile::new(
+        r#"
+[limits]
+idle_timeout = "24h"
+max_header_bytes = 1048576
+[upstreams.prod]
+backends = [{ url = "http://b:1", weight = 1000 }]
+timeout = "86400000ms"
+max_connections = 1000000
+[mirrors.canary]
+url = "http://canary:1"
+workers = 1000000
+queue = 1000000
+timeout = "1440m"
+max_body_bytes = 1073741824
+rate_limit = 1000000
+circuit = { failures = 1000000, retry_after = "86400s" }
+"#,
+    );
+    let out = run(&["check", "-c", edge.path()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+}
+
 #[tokio::test]
 async fn check_names_the_line_and_key_of_an_unknown_key() {
     let bad =

@@ -86,3 +86,31 @@ async fn failed_upstream_requests_are_counted_by_outcome() {
     );
     app.stop().await;
 }
+
+/// A client whose chunked body is malformed (a bad chunk size) gets a 400: its error is not the
+/// upstream's, so it is not counted as an upstream failure (it used to be a 502 counted as
+/// `outcome="error"` and logged as "upstream request failed").
+#[tokio::test]
+async fn a_malformed_client_body_is_a_400_not_an_upstream_failure() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let app = start(settings(&[upstream.url()])).await;
+
+    let raw = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                5\r\nhello\r\nzz\r\nmore\r\n";
+    let answer = shadowgate_test_support::raw_exchange(app.addr, raw, common::PROMPT).await;
+    let answer = String::from_utf8_lossy(&answer.unwrap()).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.contains("request body is malformed"), "{answer}");
+
+    let metrics = fetch(&app.admin_url("/metrics")).await.text();
+    let failures: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("shadowgate_upstream_requests_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(
+        metrics.contains("shadowgate_requests_total{route=\"default\",status_class=\"4xx\"} 1"),
+        "{metrics}"
+    );
+    app.stop().await;
+}

@@ -361,3 +361,51 @@ async fn the_admin_listener_cuts_slow_heads_too() {
     assert_eq!(fetch(&proxy.admin_url("/healthz")).await.status, 200);
     proxy.stop().await;
 }
+
+/// A client that reads 100 bytes of a large response and stops cannot pin its backend's only
+/// `max_connections` slot: once its writes have been blocked for `send_timeout`, its connection
+/// is cut, the slot freed, and the next client is served (it used to get 503 for as long as the
+/// stalled client liked).
+#[tokio::test]
+async fn a_stalled_reader_is_cut_at_the_send_timeout_and_frees_its_backend_slot() {
+    // Far more than the loopback socket buffers hold, so the proxy's writes block.
+    let big = Bytes::from(vec![b'x'; 32 * 1024 * 1024]);
+    let upstream = RecordingServer::start_with(shadowgate_test_support::Responder::new().body(big))
+        .await
+        .unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.upstreams[0].max_connections = 1;
+    s.limits.send_timeout = Duration::from_millis(500);
+    let app = start(s).await;
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(app.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 100];
+    stalled.read_exact(&mut first).await.unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 200 "));
+    // It holds the only slot now: another request is refused while it does.
+    let refused = fetch(&app.url("/other")).await;
+    assert_eq!(refused.status, 503);
+
+    // Then, with the stalled client still connected and reading nothing, another is served.
+    let served = eventually_async("a second client served after the send timeout", || async {
+        let answer = fetch(&app.url("/other")).await;
+        (answer.status == 200).then_some(answer.body.len())
+    })
+    .await;
+    assert_eq!(served, 32 * 1024 * 1024);
+    // The stalled client's connection was cut: it reads what was buffered, then the end.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(PROMPT, stalled.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+        "the stalled connection was never closed"
+    );
+    assert!(rest.len() + 100 < 32 * 1024 * 1024);
+    app.stop().await;
+}

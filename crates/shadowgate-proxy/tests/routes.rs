@@ -262,3 +262,62 @@ async fn without_routes_the_only_upstream_gets_everything_and_every_mirror_a_cop
     assert_eq!(paths(a.wait_for(1, PROMPT).await), ["/anything"]);
     app.stop().await;
 }
+
+/// Sends one raw request line (so no client can tidy the path first) and returns the answer.
+async fn raw_get(app: &Running, target: &str) -> String {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let answer = shadowgate_test_support::raw_exchange(app.addr, request.as_bytes(), PROMPT)
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Dot segments, plain or `%2e`, are resolved before routing (docs/operations.md, "Paths"): a
+/// `/public/` route cannot be used to reach what the `/admin` route guards, the upstream and the
+/// copy see the resolved path (query untouched), and a path above `/` is a 400 that reaches no
+/// one. Without the resolution, both bypasses reached the `/public/` upstream raw.
+#[tokio::test]
+async fn dot_segments_are_resolved_before_routing_forwarding_and_copying() {
+    let f = Fixture::start().await;
+    let admin = RouteAction::Redirect {
+        to: HeaderValue::from_static("https://login.example/"),
+        status: StatusCode::FOUND,
+    };
+    let app = start(f.settings(vec![
+        route("admin", PathMatch::Prefix("/admin".into()), admin),
+        route(
+            "public",
+            PathMatch::Prefix("/public/".into()),
+            proxy("api", &["api-canary"]),
+        ),
+    ]))
+    .await;
+
+    // Routed by its resolved path, /admin/users: the redirect, not the upstream.
+    let answer = raw_get(&app, "/public/../admin/users").await;
+    assert!(answer.starts_with("HTTP/1.1 302 "), "{answer}");
+    assert!(
+        answer.contains("location: https://login.example/"),
+        "{answer}"
+    );
+    // Resolved to /secret, which no route takes.
+    let answer = raw_get(&app, "/public/%2e%2e/secret").await;
+    assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    let answer = raw_get(&app, "/public/%2E%2e/admin").await;
+    assert!(answer.starts_with("HTTP/1.1 302 "), "{answer}");
+    // Above the root: 400, routed nowhere.
+    let answer = raw_get(&app, "/public/../../etc/passwd").await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.contains("the path climbs above /"), "{answer}");
+
+    // A path that stays under /public/ is proxied and copied resolved; the query and other
+    // percent-encodings are kept as they are.
+    let answer = raw_get(&app, "/public/./a/.%2e/b%2Fc/?q=/../%2e%2e").await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    let copies = f.api_canary.wait_for(1, PROMPT).await;
+    assert_eq!(paths(copies), ["/public/b%2Fc/?q=/../%2e%2e"]);
+    assert_eq!(paths(f.api.requests()), ["/public/b%2Fc/?q=/../%2e%2e"]);
+    assert_eq!(f.web.count(), 0);
+    assert_eq!(f.web_canary.count(), 0);
+    app.stop().await;
+}

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{settings, start, target, PROMPT};
+use std::time::Duration;
+
+use common::{fetch, settings, start, target, PROMPT};
 use shadowgate::Outcome;
 use shadowgate_test_support::{RecordingServer, UpgradeEchoServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -85,4 +87,100 @@ async fn upgrade_refused_by_the_upstream_is_a_plain_response() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.ends_with("ok"), "{text}");
     app.stop().await;
+}
+
+/// Opens a tunnel through the proxy at `addr` and checks it echoes.
+async fn tunnel(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    read_until(&mut stream, &mut head, b"\r\n\r\n").await;
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream.write_all(b"ping").await.unwrap();
+    let mut echoed = Vec::new();
+    read_until(&mut stream, &mut echoed, b"ping").await;
+    stream
+}
+
+/// Whether the proxy closed `stream` within [`PROMPT`] (end of stream or a reset).
+async fn closed_by_the_proxy(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(PROMPT, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// A tunnel holds its backend's `max_connections` slot until it closes: another request is 503
+/// meanwhile, and served once the tunnel is gone (it used to be released at the 101).
+#[tokio::test]
+async fn a_tunnel_counts_against_max_connections_until_it_closes() {
+    let upstream = UpgradeEchoServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.upstreams[0].max_connections = 1;
+    let app = start(s).await;
+
+    let stream = tunnel(app.addr).await;
+    assert_eq!(fetch(&app.url("/other")).await.status, 503);
+    drop(stream);
+    common::eventually_async("the slot freed when the tunnel closed", || async {
+        fetch(&app.url("/other")).await.status != 503
+    })
+    .await;
+    app.stop().await;
+}
+
+/// A tunnel with no traffic either way for `idle_timeout` is closed; traffic keeps it open.
+#[tokio::test]
+async fn an_idle_tunnel_is_closed_at_the_idle_timeout() {
+    let upstream = UpgradeEchoServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.limits.idle_timeout = Duration::from_millis(400);
+    let app = start(s).await;
+
+    let mut stream = tunnel(app.addr).await;
+    let started = tokio::time::Instant::now();
+    assert!(
+        closed_by_the_proxy(&mut stream).await,
+        "an idle tunnel stayed open"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "closed before the idle timeout"
+    );
+    app.stop().await;
+}
+
+/// At shutdown a tunnel gets `shutdown_timeout` to finish, then is closed (it used to outlive
+/// the proxy's shutdown).
+#[tokio::test]
+async fn a_tunnel_is_closed_at_the_end_of_the_shutdown_grace_period() {
+    let upstream = UpgradeEchoServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.limits.shutdown_timeout = Duration::from_millis(300);
+    let app = start(s).await;
+
+    let mut stream = tunnel(app.addr).await;
+    let stopped = tokio::spawn(app.stop());
+    // Within the grace period it still works.
+    stream.write_all(b"still").await.unwrap();
+    let mut echoed = Vec::new();
+    read_until(&mut stream, &mut echoed, b"still").await;
+    assert!(
+        closed_by_the_proxy(&mut stream).await,
+        "the tunnel outlived the shutdown"
+    );
+    tokio::time::timeout(PROMPT, stopped)
+        .await
+        .unwrap()
+        .unwrap();
 }

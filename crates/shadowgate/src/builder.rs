@@ -12,6 +12,7 @@ use crate::host::HostMode;
 use crate::policy::{SampleBy, SampleRatio};
 use crate::target::{
     TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE, DEFAULT_TIMEOUT, DEFAULT_WORKERS,
+    MAX_CIRCUIT_FAILURES, MAX_DURATION, MAX_MAX_BODY_BYTES, MAX_QUEUE, MAX_RATE_LIMIT, MAX_WORKERS,
 };
 use crate::url::TargetUrl;
 
@@ -207,13 +208,24 @@ impl TargetBuilder {
         let p = &mut problems;
         let target_url = take(p, Field::Url, TargetUrl::parse(&self.url));
         let sample = take(p, Field::Sample, SampleRatio::new(self.sample));
-        take(p, Field::Workers, at_least_one(self.workers));
-        take(p, Field::Queue, at_least_one(self.queue));
-        if self.timeout.is_zero() {
-            let zero =
-                InvalidValue::new(format!("{:?}", self.timeout), "must be greater than zero");
-            take::<()>(p, Field::Timeout, Err(zero));
-        }
+        take(p, Field::Workers, count_in(self.workers, 1, MAX_WORKERS));
+        take(p, Field::Queue, count_in(self.queue, 1, MAX_QUEUE));
+        take(
+            p,
+            Field::Timeout,
+            positive(self.timeout).and_then(|()| at_most_a_day(self.timeout)),
+        );
+        let body = count_in(self.max_body_bytes, 0, MAX_MAX_BODY_BYTES);
+        take(p, Field::MaxBodyBytes, body);
+        take(
+            p,
+            Field::RateLimit,
+            count_in(self.rate_limit, 0, MAX_RATE_LIMIT),
+        );
+        let failures = count_in(self.circuit_failures, 0, MAX_CIRCUIT_FAILURES);
+        take(p, Field::CircuitFailures, failures);
+        let retry_after = at_most_a_day(self.circuit_retry_after);
+        take(p, Field::CircuitRetryAfter, retry_after);
         let host = match &self.host {
             HostSetting::Original => Ok(HostMode::Original),
             HostSetting::Target => Ok(HostMode::Target),
@@ -262,9 +274,37 @@ fn take<T>(problems: &mut Vec<Problem>, field: Field, r: Result<T, InvalidValue>
         .ok()
 }
 
-fn at_least_one(n: usize) -> Result<(), InvalidValue> {
-    if n == 0 {
-        return Err(InvalidValue::new("0", "must be at least 1"));
+/// `n` within `min..=max` (the bounds in docs/configuration.md).
+fn count_in<T: PartialOrd + std::fmt::Display>(n: T, min: T, max: T) -> Result<(), InvalidValue> {
+    if n < min {
+        return Err(InvalidValue::new(
+            n.to_string(),
+            format!("must be at least {min}"),
+        ));
+    }
+    if n > max {
+        let why = format!("is more than the largest allowed, {max}");
+        return Err(InvalidValue::new(n.to_string(), why));
+    }
+    Ok(())
+}
+
+/// `d` more than zero.
+fn positive(d: Duration) -> Result<(), InvalidValue> {
+    if d.is_zero() {
+        return Err(InvalidValue::new(
+            format!("{d:?}"),
+            "must be greater than zero",
+        ));
+    }
+    Ok(())
+}
+
+/// `d` no longer than [`MAX_DURATION`].
+fn at_most_a_day(d: Duration) -> Result<(), InvalidValue> {
+    if d > MAX_DURATION {
+        let why = "is more than the longest allowed, 24h";
+        return Err(InvalidValue::new(format!("{d:?}"), why));
     }
     Ok(())
 }
@@ -292,6 +332,38 @@ mod tests {
         assert_eq!(t.target_url().base_path(), "/base");
         assert_eq!(t.url(), "http://canary:8080/base/");
         assert_eq!(t.name(), "http://canary:8080/base/");
+    }
+
+    #[test]
+    fn every_setting_has_an_upper_bound_and_its_largest_value_builds() {
+        let day = MAX_DURATION;
+        let over = TargetConfig::builder("http://x")
+            .workers(MAX_WORKERS + 1)
+            .queue(MAX_QUEUE + 1)
+            .timeout(Duration::from_secs(u64::MAX))
+            .max_body_bytes(MAX_MAX_BODY_BYTES + 1)
+            .rate_limit(MAX_RATE_LIMIT + 1)
+            .circuit(MAX_CIRCUIT_FAILURES + 1, day + Duration::from_millis(1));
+        assert_eq!(
+            problems(over),
+            [
+                "workers: 1000001 is more than the largest allowed, 1000000",
+                "queue: 1000001 is more than the largest allowed, 1000000",
+                "timeout: 18446744073709551615s is more than the longest allowed, 24h",
+                "max_body_bytes: 1073741825 is more than the largest allowed, 1073741824",
+                "rate_limit: 1000001 is more than the largest allowed, 1000000",
+                "circuit failures: 1000001 is more than the largest allowed, 1000000",
+                "circuit retry_after: 86400.001s is more than the longest allowed, 24h",
+            ]
+        );
+        let edge = TargetConfig::builder("http://x")
+            .workers(MAX_WORKERS)
+            .queue(MAX_QUEUE)
+            .timeout(day)
+            .max_body_bytes(MAX_MAX_BODY_BYTES)
+            .rate_limit(MAX_RATE_LIMIT)
+            .circuit(MAX_CIRCUIT_FAILURES, day);
+        assert!(edge.build().is_ok());
     }
 
     #[test]

@@ -71,6 +71,14 @@ pub enum Field {
     Timeout,
     /// The `Host` copies carry.
     Host,
+    /// The largest body a copy carries.
+    MaxBodyBytes,
+    /// Copies per second.
+    RateLimit,
+    /// The circuit's failure count.
+    CircuitFailures,
+    /// How long the circuit stays open.
+    CircuitRetryAfter,
     /// A header added to copies, by its name as given.
     AddHeader(String),
     /// A header removed from copies, by its position among the removals (from 0).
@@ -86,6 +94,10 @@ impl fmt::Display for Field {
             Field::Queue => f.write_str("queue"),
             Field::Timeout => f.write_str("timeout"),
             Field::Host => f.write_str("host"),
+            Field::MaxBodyBytes => f.write_str("max_body_bytes"),
+            Field::RateLimit => f.write_str("rate_limit"),
+            Field::CircuitFailures => f.write_str("circuit failures"),
+            Field::CircuitRetryAfter => f.write_str("circuit retry_after"),
             Field::AddHeader(name) => write!(f, "add_header {name:?}"),
             Field::RemoveHeader(i) => write!(f, "remove_header[{i}]"),
         }

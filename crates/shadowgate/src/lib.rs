@@ -107,6 +107,7 @@ pub use service::Mirror;
 pub use stats::TargetStats;
 pub use target::{
     duplicate_name, TargetConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_QUEUE, DEFAULT_TIMEOUT,
-    DEFAULT_WORKERS,
+    DEFAULT_WORKERS, MAX_CIRCUIT_FAILURES, MAX_DURATION, MAX_MAX_BODY_BYTES, MAX_QUEUE,
+    MAX_RATE_LIMIT, MAX_WORKERS,
 };
 pub use url::TargetUrl;

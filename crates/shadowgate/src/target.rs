@@ -20,6 +20,21 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default largest request body a copy carries (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The longest duration any setting accepts (a day): a copy's timeout, the circuit's
+/// `retry_after`; the proxy's config holds its own durations to the same bound. Bounding it keeps
+/// every deadline computed from it (`now + timeout`) far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The most copies in flight per target.
+pub const MAX_WORKERS: usize = 1_000_000;
+/// The most copies waiting per target.
+pub const MAX_QUEUE: usize = 1_000_000;
+/// The largest `max_body_bytes` (1 GiB).
+pub const MAX_MAX_BODY_BYTES: usize = 1024 * 1024 * 1024;
+/// The largest `rate_limit`, in copies per second.
+pub const MAX_RATE_LIMIT: u32 = 1_000_000;
+/// The largest circuit `failures` count.
+pub const MAX_CIRCUIT_FAILURES: u32 = 1_000_000;
+
 /// The first name that `names` holds twice, if any: target names are unique within a layer.
 pub fn duplicate_name<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut seen = std::collections::HashSet::new();

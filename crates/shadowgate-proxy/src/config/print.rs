@@ -79,6 +79,7 @@ fn raw(s: &Settings) -> RawConfig {
             max_header_bytes: Some(int(s.limits.max_header_bytes)),
             mirror_memory_bytes: Some(int(s.limits.mirror_memory_bytes)),
             shutdown_timeout: Some(dur(s.limits.shutdown_timeout)),
+            send_timeout: Some(dur(s.limits.send_timeout)),
         }),
         upstreams: s
             .upstreams

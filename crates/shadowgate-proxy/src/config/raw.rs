@@ -70,6 +70,8 @@ pub struct RawLimits {
     pub mirror_memory_bytes: Option<i64>,
     /// Duration.
     pub shutdown_timeout: Option<String>,
+    /// Duration.
+    pub send_timeout: Option<String>,
 }
 
 /// `[upstreams.NAME]`.

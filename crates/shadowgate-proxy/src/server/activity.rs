@@ -1,6 +1,6 @@
 //! [`Activity`]: what one client connection is doing, kept in atomics that the connection's IO,
 //! its requests and its watchdog share, and the watchdog that turns it into the connection
-//! limits: `header_read_timeout` and `idle_timeout`.
+//! limits: `header_read_timeout`, `idle_timeout` and `send_timeout`.
 //!
 //! The rules, for HTTP/1.1 and h2 alike unless said otherwise:
 //! - a new connection must start its first request within `header_read_timeout` of being
@@ -11,6 +11,10 @@
 //! - HTTP/1.1 only: once the first byte of a further request head arrives, the whole head must
 //!   arrive within `header_read_timeout` (slowloris), or the connection is cut. (h2 frames
 //!   such as PING arrive on idle connections, so h2 has only the idle rule.)
+//! - a connection whose writes to the client have been blocked (the client reads nothing) for
+//!   `send_timeout` is cut, as nginx's `send_timeout` does; its response body is dropped with
+//!   it, which frees the backend's `max_connections` slot. A response that is merely slow to
+//!   come from the upstream never blocks a write, so it is not cut.
 //!
 //! hyper's own HTTP/1 `header_read_timeout` is not used: its clock also runs while a keep-alive
 //! connection waits for its next request, so it would close idle connections long before
@@ -33,6 +37,8 @@ pub(crate) enum Expiry {
     Idle,
     /// A request head did not arrive whole within `header_read_timeout`: cut.
     HeadTimeout,
+    /// Writing to the client made no progress for `send_timeout`: cut.
+    SendTimeout,
 }
 
 /// One connection's activity. Hot-path cost: a few relaxed atomic operations per read and per
@@ -50,6 +56,8 @@ pub(crate) struct Activity {
     head_since: AtomicU64,
     /// The connection speaks h2 (known from its first request).
     http2: AtomicBool,
+    /// Since when writes to the client have been blocked, or [`NONE`].
+    blocked_since: AtomicU64,
 }
 
 impl Activity {
@@ -62,6 +70,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
             http2: AtomicBool::new(false),
+            blocked_since: AtomicU64::new(NONE),
         }
     }
 
@@ -81,6 +90,20 @@ impl Activity {
             && !self.http2.load(Ordering::Relaxed)
         {
             self.head_since.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// A write to the client could not go on (the client is not reading).
+    pub(crate) fn on_write_blocked(&self) {
+        if self.blocked_since.load(Ordering::Relaxed) == NONE {
+            self.blocked_since.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes went out to the client. One relaxed load per write; a store only after a block.
+    pub(crate) fn on_write(&self) {
+        if self.blocked_since.load(Ordering::Relaxed) != NONE {
+            self.blocked_since.store(NONE, Ordering::Relaxed);
         }
     }
 
@@ -109,8 +132,16 @@ impl Activity {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// The deadline that applies now, or `None` while a request is in flight.
+    /// The deadline that applies now: the send deadline while writes are blocked, else `None`
+    /// while a request is in flight.
     fn deadline(&self, limits: &Limits) -> Option<(Instant, Expiry)> {
+        let blocked_since = self.blocked_since.load(Ordering::Relaxed);
+        if blocked_since != NONE {
+            return Some((
+                self.at(blocked_since) + limits.send_timeout,
+                Expiry::SendTimeout,
+            ));
+        }
         if self.requests.load(Ordering::Acquire) == 0 {
             return Some((self.epoch + limits.header_read_timeout, Expiry::HeadTimeout));
         }
@@ -135,8 +166,9 @@ impl Activity {
         // No signal per request: the watchdog re-reads the atomics when its timer fires, and
         // never sleeps past a deadline that could appear meanwhile. A request in flight ends
         // no sooner than now, so the idle deadline it leaves is at least `idle_timeout` away;
-        // a head that starts later has its deadline at least `header_read_timeout` away. So
-        // sleeping until the earliest of the known deadline and `now + min(both)` is never
+        // a head that starts later has its deadline at least `header_read_timeout` away, and a
+        // write blocked later at least `send_timeout`. So sleeping until the earliest of the
+        // known deadline and `now + min(all three)` is never
         // late, and on a busy connection the timer is re-armed once per that period, not per
         // request.
         // At least 1 ms (the clock's granularity here): zero timeouts in hand-built `Limits`
@@ -144,6 +176,7 @@ impl Activity {
         let recheck = limits
             .idle_timeout
             .min(limits.header_read_timeout)
+            .min(limits.send_timeout)
             .max(Duration::from_millis(1));
         let sleep = tokio::time::sleep_until(self.epoch + limits.header_read_timeout);
         tokio::pin!(sleep);
@@ -194,6 +227,7 @@ mod tests {
         Limits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             ..Limits::default()
         }
     }
@@ -302,6 +336,25 @@ mod tests {
         drop(upload);
         assert_eq!(watch.await, Expiry::Idle);
         assert_eq!(start.elapsed(), Duration::from_secs(3600 + 60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_whose_writes_stay_blocked_is_cut_at_the_send_timeout() {
+        let activity = Arc::new(Activity::new(Instant::now()));
+        let start = Instant::now();
+        let _request = InFlight::begin(&activity, false);
+        let watch = activity.expired(limits());
+        tokio::pin!(watch);
+        // Blocked, then progress: the clock starts again at each block.
+        activity.on_write_blocked();
+        let waited = tokio::time::timeout(Duration::from_secs(50), watch.as_mut()).await;
+        assert!(waited.is_err(), "cut before the send timeout");
+        activity.on_write();
+        let waited = tokio::time::timeout(Duration::from_secs(100), watch.as_mut()).await;
+        assert!(waited.is_err(), "cut while nothing was blocked");
+        activity.on_write_blocked();
+        assert_eq!(watch.await, Expiry::SendTimeout);
+        assert_eq!(start.elapsed(), Duration::from_secs(150 + 60));
     }
 
     #[tokio::test(start_paused = true)]

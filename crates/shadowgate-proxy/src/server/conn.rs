@@ -111,6 +111,10 @@ pub(crate) async fn serve_connection<S, B>(
                 closing = true;
             }
             expiry = watchdog.as_mut(), if !closing => match expiry {
+                Expiry::SendTimeout => {
+                    tracing::debug!(%peer, "connection cut: the client read nothing within the send timeout");
+                    return;
+                }
                 Expiry::HeadTimeout => {
                     tracing::debug!(%peer, "connection cut: no whole request head within the header read timeout");
                     return;

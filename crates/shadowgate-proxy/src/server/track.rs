@@ -1,5 +1,5 @@
 //! Wrappers that report a connection's [`Activity`]: [`TrackedIo`] around the client stream
-//! (bytes read), [`Tracked`] around the service (a request is in flight from its head until its
+//! (bytes read, writes blocked or done), [`Tracked`] around the service (a request is in flight from its head until its
 //! response body is done or dropped). No allocation: one reference count per request.
 
 use std::future::Future;
@@ -53,11 +53,17 @@ impl<T: AsyncWrite> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        written(this.activity, this.inner.poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        let this = self.project();
+        let flushed = this.inner.poll_flush(cx);
+        if flushed.is_pending() {
+            this.activity.on_write_blocked();
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -69,12 +75,23 @@ impl<T: AsyncWrite> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        written(this.activity, this.inner.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+}
+
+/// Reports a write's progress to `activity` (`send_timeout`): bytes out, or blocked.
+fn written(activity: &Activity, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+    match &result {
+        Poll::Ready(Ok(n)) if *n > 0 => activity.on_write(),
+        Poll::Pending => activity.on_write_blocked(),
+        Poll::Ready(_) => {}
+    }
+    result
 }
 
 /// A service whose requests are counted in flight on the connection's [`Activity`].

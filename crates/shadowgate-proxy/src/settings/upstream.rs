@@ -20,6 +20,12 @@ pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 2;
 pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 /// Without an active health check, how long a backend whose connect failed stays out of the pool.
 pub const DEFAULT_EJECT_FOR: Duration = Duration::from_secs(10);
+/// The largest `max_connections` per backend.
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+/// The largest backend `weight`.
+pub const MAX_WEIGHT: u32 = 1000;
+/// The largest health-check `healthy_threshold` and `unhealthy_threshold`.
+pub const MAX_THRESHOLD: u32 = 1000;
 
 /// A backend's URL, checked once where the settings are made (the config file's and the flags'
 /// validation, or whoever builds [`crate::Settings`]), so that the upstream module takes it as

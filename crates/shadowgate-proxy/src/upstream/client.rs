@@ -42,16 +42,25 @@ pin_project! {
     }
 }
 
+/// Reading the client's request body failed (a malformed chunk, a client that went away): the
+/// client's error, not the upstream's. It sits in the cause chain of the upstream client's error,
+/// where [`crate::rescue`] finds it and answers 400 without counting a backend failure.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the client's request body failed")]
+pub(crate) struct ClientBodyError(#[source] pub(crate) hyper::Error);
+
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ClientBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         match self.project() {
-            UpstreamBodyProj::Client { body } => body.poll_frame(cx),
+            UpstreamBodyProj::Client { body } => body
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(ClientBodyError))),
             UpstreamBodyProj::Empty => Poll::Ready(None),
         }
     }

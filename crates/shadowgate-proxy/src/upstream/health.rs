@@ -234,7 +234,12 @@ mod tests {
             unhealthy_threshold: 1,
         });
         let mut registry = prometheus_client::registry::Registry::default();
-        let up = Upstream::new(&settings, &ProxyMetrics::register(&mut registry)).unwrap();
+        let up = Upstream::new(
+            &settings,
+            &ProxyMetrics::register(&mut registry),
+            crate::upgrade::Tunnels::new(Duration::from_secs(60)),
+        )
+        .unwrap();
         up.start_health_checks();
         let checks = server.wait_for(3, Duration::from_secs(10)).await;
         assert!(checks.len() >= 3);
@@ -265,7 +270,12 @@ mod tests {
             unhealthy_threshold: 1,
         });
         let mut registry = prometheus_client::registry::Registry::default();
-        let up = Upstream::new(&settings, &ProxyMetrics::register(&mut registry)).unwrap();
+        let up = Upstream::new(
+            &settings,
+            &ProxyMetrics::register(&mut registry),
+            crate::upgrade::Tunnels::new(Duration::from_secs(60)),
+        )
+        .unwrap();
 
         let started = std::time::Instant::now();
         up.start_health_checks();

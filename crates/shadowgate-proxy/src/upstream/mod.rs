@@ -22,12 +22,13 @@ use tokio_util::sync::CancellationToken;
 use backend::Backend;
 use balance::Balancer;
 pub(crate) use balance::Unavailable;
-pub(crate) use client::{UpstreamBody, UpstreamClient};
+pub(crate) use client::{ClientBodyError, UpstreamBody, UpstreamClient};
 pub use error::UpstreamError;
 pub(crate) use lease::Lease;
 
 use crate::metrics::ProxyMetrics;
 use crate::settings::{Balance, HealthCheck, UpstreamSettings};
+use crate::upgrade::Tunnels;
 
 /// One named pool of backends with its balancing, caps, health and client.
 #[derive(Debug)]
@@ -45,6 +46,8 @@ pub(crate) struct Upstream {
     checks_started: AtomicBool,
     /// Cancelled on drop: the health check and ejection tasks stop.
     stop: CancellationToken,
+    /// Where its upgraded connections run (they hold a lease until they close).
+    tunnels: Tunnels,
 }
 
 /// The active health check, its path parsed once.
@@ -75,6 +78,7 @@ impl Upstream {
     pub(crate) fn new(
         settings: &UpstreamSettings,
         metrics: &ProxyMetrics,
+        tunnels: Tunnels,
     ) -> Result<Arc<Upstream>, UpstreamError> {
         let name = settings.name.as_str();
         if settings.backends.is_empty() {
@@ -121,7 +125,13 @@ impl Upstream {
             unavailable: metrics.unavailable(name),
             checks_started: AtomicBool::new(false),
             stop: CancellationToken::new(),
+            tunnels,
         }))
+    }
+
+    /// Where its upgraded connections run.
+    pub(crate) fn tunnels(&self) -> &Tunnels {
+        &self.tunnels
     }
 
     /// Its name (the `upstream` label).
@@ -204,11 +214,19 @@ impl Drop for Upstream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_tunnels() -> Tunnels {
+        Tunnels::new(std::time::Duration::from_secs(60))
+    }
     use crate::settings::BackendSettings;
 
     fn build(settings: &UpstreamSettings) -> Result<Arc<Upstream>, UpstreamError> {
         let mut registry = prometheus_client::registry::Registry::default();
-        Upstream::new(settings, &ProxyMetrics::register(&mut registry))
+        Upstream::new(
+            settings,
+            &ProxyMetrics::register(&mut registry),
+            test_tunnels(),
+        )
     }
 
     fn upstream(urls: &[&str]) -> UpstreamSettings {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use shadowgate::MAX_DURATION;
+
 use crate::config::{duration, ConfigError};
 
 /// Problems found so far; checks record one and return a default so that checking goes on.
@@ -27,7 +29,7 @@ impl Errors {
         value
     }
 
-    /// A duration greater than zero.
+    /// A duration greater than zero and at most [`MAX_DURATION`] (a day).
     pub(crate) fn positive_duration(
         &mut self,
         key: &str,
@@ -36,6 +38,15 @@ impl Errors {
     ) -> Duration {
         match value.map(duration::parse) {
             None => default,
+            Some(Ok(d)) if d > MAX_DURATION => {
+                let v = value.unwrap_or_default();
+                let max = duration::format(MAX_DURATION);
+                self.push(
+                    key,
+                    format!("{v:?} is more than the longest allowed, {max}"),
+                );
+                default
+            }
             Some(Ok(d)) if !d.is_zero() => d,
             Some(Ok(_)) => {
                 let v = value.unwrap_or_default();
@@ -65,29 +76,28 @@ impl Errors {
         }
     }
 
-    /// A `u32` count of at least `min`.
+    /// A `u32` count in `min..=max`.
     pub(crate) fn count_u32(
         &mut self,
         key: &str,
         value: Option<i64>,
         default: u32,
-        min: u32,
+        (min, max): (u32, u32),
     ) -> u32 {
-        let n = self.count_in(key, value, default.into(), min.into(), u32::MAX.into());
+        let n = self.count_in(key, value, default.into(), min.into(), max.into());
         u32::try_from(n).unwrap_or(default)
     }
 
-    /// A `usize` count of at least `min`.
+    /// A `usize` count in `min..=max`.
     pub(crate) fn count(
         &mut self,
         key: &str,
         value: Option<i64>,
         default: usize,
-        min: usize,
+        (min, max): (usize, usize),
     ) -> usize {
-        let max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
         let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        let n = self.count_in(key, value, as_u64(default), as_u64(min), max);
+        let n = self.count_in(key, value, as_u64(default), as_u64(min), as_u64(max));
         usize::try_from(n).unwrap_or(default)
     }
 

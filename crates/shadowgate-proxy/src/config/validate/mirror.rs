@@ -13,6 +13,12 @@ use super::check::{key_name, Errors};
 use crate::config::duration;
 use crate::config::raw::RawMirror;
 
+/// Any count the field's type holds: what a target setting may be is the builder's to check
+/// (`TargetBuilder::build`, which owns the bounds in docs/configuration.md).
+const ANY: (usize, usize) = (0, usize::MAX);
+/// [`ANY`] for a `u32` setting.
+const ANY_U32: (u32, u32) = (0, u32::MAX);
+
 /// A URL that makes a template buildable, to read its settings back.
 pub(crate) const PLACEHOLDER_URL: &str = "http://mirror-defaults.invalid";
 
@@ -119,9 +125,12 @@ pub(super) fn mirrors(
 /// removed headers came before the table's own (the template's).
 fn report(errs: &mut Errors, at: &str, raw: &RawMirror, removes_before: usize, e: TargetError) {
     for p in e.problems {
-        let message = match (&p.field, &raw.timeout) {
+        let retry_after = raw.circuit.as_ref().and_then(|c| c.retry_after.as_ref());
+        let message = match (&p.field, &raw.timeout, retry_after) {
             // The duration as written ("0s"), not as the builder prints it.
-            (Field::Timeout, Some(t)) => format!("{t:?} {}", p.error.reason()),
+            (Field::Timeout, Some(t), _) | (Field::CircuitRetryAfter, _, Some(t)) => {
+                format!("{t:?} {}", p.error.reason())
+            }
             _ => p.error.to_string(),
         };
         let key = match &p.field {
@@ -131,6 +140,10 @@ fn report(errs: &mut Errors, at: &str, raw: &RawMirror, removes_before: usize, e
             Field::Queue => format!("{at}.queue"),
             Field::Timeout => format!("{at}.timeout"),
             Field::Host => format!("{at}.host"),
+            Field::MaxBodyBytes => format!("{at}.max_body_bytes"),
+            Field::RateLimit => format!("{at}.rate_limit"),
+            Field::CircuitFailures => format!("{at}.circuit.failures"),
+            Field::CircuitRetryAfter => format!("{at}.circuit.retry_after"),
             Field::AddHeader(name) => format!("{at}.headers.add.{}", key_name(name)),
             Field::RemoveHeader(i) => {
                 format!("{at}.headers.remove[{}]", i.saturating_sub(removes_before))
@@ -161,13 +174,18 @@ fn apply(
         }
     }
     if raw.rate_limit.is_some() {
-        b = b.rate_limit(errs.count_u32(&key("rate_limit"), raw.rate_limit, 0, 0));
+        b = b.rate_limit(errs.count_u32(&key("rate_limit"), raw.rate_limit, 0, ANY_U32));
     }
     if raw.workers.is_some() {
-        b = b.workers(errs.count(&key("workers"), raw.workers, shadowgate::DEFAULT_WORKERS, 0));
+        b = b.workers(errs.count(
+            &key("workers"),
+            raw.workers,
+            shadowgate::DEFAULT_WORKERS,
+            ANY,
+        ));
     }
     if raw.queue.is_some() {
-        b = b.queue(errs.count(&key("queue"), raw.queue, shadowgate::DEFAULT_QUEUE, 0));
+        b = b.queue(errs.count(&key("queue"), raw.queue, shadowgate::DEFAULT_QUEUE, ANY));
     }
     if let Some(t) = &raw.timeout {
         match duration::parse(t) {
@@ -176,7 +194,7 @@ fn apply(
         }
     }
     if raw.max_body_bytes.is_some() {
-        let n = errs.count(&key("max_body_bytes"), raw.max_body_bytes, 0, 0);
+        let n = errs.count(&key("max_body_bytes"), raw.max_body_bytes, 0, ANY);
         b = b.max_body_bytes(n);
     }
     if let Some(on) = raw.body {
@@ -197,7 +215,7 @@ fn apply(
         b = b.methods(self::methods(errs, &key("methods"), methods));
     }
     if let Some(c) = &raw.circuit {
-        let failures = errs.count_u32(&key("circuit.failures"), c.failures, base_failures, 0);
+        let failures = errs.count_u32(&key("circuit.failures"), c.failures, base_failures, ANY_U32);
         let retry_after = errs.positive_duration(
             &key("circuit.retry_after"),
             c.retry_after.as_deref(),

@@ -14,8 +14,8 @@ use check::Errors;
 use super::raw::{RawConfig, RawLimits, RawTls};
 use super::ConfigError;
 use crate::settings::{
-    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, MIN_MAX_HEADER_BYTES,
-    MIN_MIRROR_MEMORY_BYTES,
+    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, MAX_MAX_HEADER_BYTES,
+    MAX_MIRROR_MEMORY_BYTES, MIN_MAX_HEADER_BYTES, MIN_MIRROR_MEMORY_BYTES,
 };
 use crate::tls::TlsError;
 
@@ -141,18 +141,23 @@ fn limits_settings(errs: &mut Errors, raw: &RawLimits) -> Limits {
             "limits.max_header_bytes",
             raw.max_header_bytes,
             d.max_header_bytes,
-            MIN_MAX_HEADER_BYTES,
+            (MIN_MAX_HEADER_BYTES, MAX_MAX_HEADER_BYTES),
         ),
         mirror_memory_bytes: errs.count(
             "limits.mirror_memory_bytes",
             raw.mirror_memory_bytes,
             d.mirror_memory_bytes,
-            MIN_MIRROR_MEMORY_BYTES,
+            (MIN_MIRROR_MEMORY_BYTES, MAX_MIRROR_MEMORY_BYTES),
         ),
         shutdown_timeout: errs.positive_duration(
             "limits.shutdown_timeout",
             raw.shutdown_timeout.as_deref(),
             d.shutdown_timeout,
+        ),
+        send_timeout: errs.positive_duration(
+            "limits.send_timeout",
+            raw.send_timeout.as_deref(),
+            d.send_timeout,
         ),
     }
 }

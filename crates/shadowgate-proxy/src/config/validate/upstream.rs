@@ -6,7 +6,8 @@ use super::check::{key_name, Errors};
 use crate::config::raw::{RawBackend, RawHealthCheck, RawUpstream};
 use crate::settings::{
     BackendSettings, BackendUrl, Balance, HealthCheck, UpstreamSettings, DEFAULT_HEALTHY_THRESHOLD,
-    DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, DEFAULT_UNHEALTHY_THRESHOLD,
+    DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT, DEFAULT_UNHEALTHY_THRESHOLD, MAX_CONNECTIONS,
+    MAX_THRESHOLD, MAX_WEIGHT,
 };
 
 /// Every upstream, in name order.
@@ -51,7 +52,12 @@ fn upstream(errs: &mut Errors, name: &str, raw: &RawUpstream) -> UpstreamSetting
         u.connect_timeout,
     );
     u.timeout = errs.positive_duration(&key("timeout"), raw.timeout.as_deref(), u.timeout);
-    u.max_connections = errs.count(&key("max_connections"), raw.max_connections, 0, 0);
+    u.max_connections = errs.count(
+        &key("max_connections"),
+        raw.max_connections,
+        0,
+        (0, MAX_CONNECTIONS),
+    );
     u.tls_skip_verify = raw.tls_skip_verify.unwrap_or(false);
     u.eject_for = errs.positive_duration(&key("eject_for"), raw.eject_for.as_deref(), u.eject_for);
     u.health_check = raw
@@ -72,7 +78,7 @@ fn backends(errs: &mut Errors, at: &str, raw: &[RawBackend], u: &mut UpstreamSet
             RawBackend::Url(url) => (url, None, format!("{at}[{i}]")),
             RawBackend::Weighted(w) => (&w.url, w.weight, format!("{at}[{i}].url")),
         };
-        let weight = errs.count_u32(&format!("{at}[{i}].weight"), weight, 1, 1);
+        let weight = errs.count_u32(&format!("{at}[{i}].weight"), weight, 1, (1, MAX_WEIGHT));
         match BackendUrl::parse(url) {
             Ok(parsed) => {
                 u.backends.push(BackendSettings {
@@ -115,13 +121,13 @@ fn health_check(errs: &mut Errors, at: &str, raw: &RawHealthCheck) -> HealthChec
             &key("healthy_threshold"),
             raw.healthy_threshold,
             DEFAULT_HEALTHY_THRESHOLD,
-            1,
+            (1, MAX_THRESHOLD),
         ),
         unhealthy_threshold: errs.count_u32(
             &key("unhealthy_threshold"),
             raw.unhealthy_threshold,
             DEFAULT_UNHEALTHY_THRESHOLD,
-            1,
+            (1, MAX_THRESHOLD),
         ),
     }
 }
