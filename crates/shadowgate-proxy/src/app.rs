@@ -12,7 +12,7 @@ use shadowgate::{MirrorLayer, MirrorMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{Admin, AdminService, AuthMetrics, RuntimeTargets, StateFile, Users};
+use crate::admin::{Admin, AdminService, AuthMetrics, Browsers, RuntimeTargets, StateFile, Users};
 use crate::error::AppError;
 use crate::metrics::ProxyMetrics;
 use crate::reload::Reloader;
@@ -73,6 +73,7 @@ impl App {
             settings.mirror_defaults.clone(),
             settings.state_file.clone().map(StateFile::new),
             settings.remove_after,
+            settings.max_runtime_targets,
         ));
         let loaded = match runtime_targets.load() {
             Ok(loaded) => loaded,
@@ -110,6 +111,10 @@ impl App {
             auth_metrics,
             // The listeners are bound by now; the rest is the upstreams' health.
             ready: Arc::new(move || ready_stack.load().is_ready()),
+            browsers: Browsers::new(
+                admin.as_ref().map_or(settings.listen, |(_, addr)| *addr),
+                &settings.admin_allowed_hosts,
+            ),
         });
         Ok(App {
             listener,

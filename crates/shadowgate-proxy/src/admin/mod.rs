@@ -4,6 +4,7 @@
 //! admin paths.
 
 mod auth;
+mod browser;
 mod guard;
 mod query;
 mod state;
@@ -31,6 +32,8 @@ use crate::metrics::ProxyMetrics;
 
 pub use auth::AuthFileError;
 pub(crate) use auth::Users;
+pub(crate) use browser::check_allowed_host;
+pub(crate) use browser::Browsers;
 pub(crate) use guard::AuthMetrics;
 use query::TargetsQuery;
 pub(crate) use state::StateFile;
@@ -54,6 +57,8 @@ pub(crate) struct Admin {
     pub(crate) users: Option<Users>,
     pub(crate) auth_metrics: AuthMetrics,
     pub(crate) ready: Readiness,
+    /// Who may call from a browser (`Origin`, `Sec-Fetch-Site`, `Host`).
+    pub(crate) browsers: Browsers,
 }
 
 impl std::fmt::Debug for Admin {
@@ -86,6 +91,11 @@ impl Admin {
         let path = req.uri.path();
         if path == "/healthz" {
             return only_get(req).unwrap_or_else(|| Answer::text(StatusCode::OK, "ok"));
+        }
+        // Before auth, so a page of another site costs no password check.
+        if let Some(forbidden) = self.browsers.refuse(req) {
+            tracing::warn!(%peer, method = %req.method, path, reason = %forbidden, "admin request from a browser refused");
+            return Answer::text(StatusCode::FORBIDDEN, format!("{forbidden}\n"));
         }
         if let Some(refused) = self.authenticate(req, peer).await {
             return refused;

@@ -30,6 +30,10 @@ pub const DEFAULT_LISTEN: SocketAddr =
 /// Default admin listener: `127.0.0.1:9901`.
 pub const DEFAULT_ADMIN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9901);
+/// Default of `admin.max_runtime_targets`: how many targets the admin API may add.
+pub const DEFAULT_MAX_RUNTIME_TARGETS: usize = 64;
+/// The largest `admin.max_runtime_targets` (each target has its own workers and queue).
+pub const MAX_MAX_RUNTIME_TARGETS: usize = 10_000;
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long queued shadow copies get to go out after the in-flight requests are done.
@@ -102,6 +106,11 @@ pub struct Settings {
     pub admin: Option<SocketAddr>,
     /// The admin API's users file (`user:password` lines); `None` leaves the API open.
     pub admin_auth: Option<PathBuf>,
+    /// Host names (each with or without `:PORT`) the admin API answers to besides its own
+    /// address and `localhost` (`admin.allowed_hosts`); any other `Host` gets 403.
+    pub admin_allowed_hosts: Vec<String>,
+    /// How many targets the admin API may add (`admin.max_runtime_targets`); over it, 400.
+    pub max_runtime_targets: usize,
     /// Where runtime-added targets are kept across restarts; `None` keeps them in memory only.
     pub state_file: Option<PathBuf>,
     /// A runtime-added target that is not persistent and whose circuit has been open this long is
@@ -132,6 +141,8 @@ impl Settings {
             mirror_defaults: shadowgate::TargetConfig::builder(""),
             admin: Some(DEFAULT_ADMIN),
             admin_auth: None,
+            admin_allowed_hosts: Vec::new(),
+            max_runtime_targets: DEFAULT_MAX_RUNTIME_TARGETS,
             state_file: None,
             remove_after: None,
             limits: Limits::default(),
@@ -158,6 +169,8 @@ impl fmt::Debug for Settings {
             .field("mirror_defaults", &self.mirror_defaults)
             .field("admin", &self.admin)
             .field("admin_auth", &self.admin_auth)
+            .field("admin_allowed_hosts", &self.admin_allowed_hosts)
+            .field("max_runtime_targets", &self.max_runtime_targets)
             .field("state_file", &self.state_file)
             .field("remove_after", &self.remove_after)
             .field("limits", &self.limits)

@@ -28,6 +28,29 @@ fn admin_off_disables_the_admin_listener() {
 }
 
 #[test]
+fn admin_allowed_hosts_and_max_runtime_targets_are_checked() {
+    assert_errors(
+        &format!(
+            "{UPSTREAM}[admin]\nallowed_hosts = [\"ok.example:8443\", \"http://evil.example\", \"a:99999\"]\n\
+             max_runtime_targets = 10001\n"
+        ),
+        &[
+            "admin.allowed_hosts[1]: \"http://evil.example\" is not a host",
+            "admin.allowed_hosts[2]: \"a:99999\" has a bad port",
+            "admin.max_runtime_targets: 10001 is more than the largest allowed, 10000",
+        ],
+    );
+    let s = load(&format!(
+        "{UPSTREAM}[admin]\nallowed_hosts = [\"Admin.Example\"]\nmax_runtime_targets = 0\n"
+    ))
+    .unwrap();
+    assert_eq!(s.admin_allowed_hosts, ["Admin.Example"]);
+    assert_eq!(s.max_runtime_targets, 0);
+    let s = load(UPSTREAM).unwrap();
+    assert_eq!(s.max_runtime_targets, 64);
+}
+
+#[test]
 fn tls_errors_name_the_key_and_file() {
     assert_errors(
         &format!("{UPSTREAM}[tls]\ncert = \"certs/cert.pem\"\n"),

@@ -52,6 +52,8 @@ pub(crate) struct RuntimeTargets {
     template: TargetBuilder,
     state: Option<StateFile>,
     remove_after: Option<Duration>,
+    /// `admin.max_runtime_targets`: how many the admin API may add.
+    max: usize,
     /// Runtime targets by URL. Locked only for moments, never across an await.
     book: Mutex<BTreeMap<String, Entry>>,
     /// Serialises changes (and the state file writes that go with them).
@@ -65,12 +67,14 @@ impl RuntimeTargets {
         template: TargetBuilder,
         state: Option<StateFile>,
         remove_after: Option<Duration>,
+        max: usize,
     ) -> Self {
         Self {
             mirror,
             template,
             state,
             remove_after,
+            max,
             book: Mutex::new(BTreeMap::new()),
             changes: tokio::sync::Mutex::new(()),
         }
@@ -113,6 +117,13 @@ impl RuntimeTargets {
                 },
             );
             added += 1;
+        }
+        if added > self.max {
+            tracing::warn!(
+                loaded = added,
+                max_runtime_targets = self.max,
+                "the state file holds more runtime targets than admin.max_runtime_targets; all are kept, none can be added until some are removed"
+            );
         }
         Ok(added)
     }
@@ -157,6 +168,17 @@ impl RuntimeTargets {
             configs.push(config);
         }
         let _changing = self.changes.lock().await;
+        let new = configs.iter().filter(|c| !self.exists(c.url())).count();
+        let now = self.book().len();
+        if new > 0 && now + new > self.max {
+            return Err(Refused::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "admin.max_runtime_targets is {}: {now} runtime targets and {new} new would be more",
+                    self.max
+                ),
+            ));
+        }
         let mut added: Vec<String> = Vec::new();
         for config in configs {
             let url = config.url().to_owned();

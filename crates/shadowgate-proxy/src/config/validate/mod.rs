@@ -14,7 +14,8 @@ use check::Errors;
 use super::raw::{RawConfig, RawLimits, RawTls};
 use super::ConfigError;
 use crate::settings::{
-    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, MIN_MAX_HEADER_BYTES,
+    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_MAX_RUNTIME_TARGETS,
+    MAX_MAX_RUNTIME_TARGETS, MIN_MAX_HEADER_BYTES,
 };
 use crate::tls::TlsError;
 
@@ -57,6 +58,13 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
                 errs.push(key, "\"\" is not a file name (leave the key out instead)");
             }
         }
+        for (i, host) in admin.allowed_hosts.iter().flatten().enumerate() {
+            match crate::admin::check_allowed_host(host) {
+                Ok(()) => settings.admin_allowed_hosts.push(host.clone()),
+                Err(e) => errs.push(format!("admin.allowed_hosts[{i}]"), e),
+            }
+        }
+        settings.max_runtime_targets = max_runtime_targets(&mut errs, admin.max_runtime_targets);
     }
     if let Some(limits) = &raw.limits {
         settings.limits = limits_settings(&mut errs, limits);
@@ -70,6 +78,20 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
     settings.routes = route::routes(&mut errs, raw, &settings.upstreams);
 
     errs.finish(settings)
+}
+
+/// `admin.max_runtime_targets`: `0..=MAX_MAX_RUNTIME_TARGETS` (0: the admin API adds none).
+fn max_runtime_targets(errs: &mut Errors, value: Option<i64>) -> usize {
+    const KEY: &str = "admin.max_runtime_targets";
+    let n = errs.count(KEY, value, DEFAULT_MAX_RUNTIME_TARGETS, 0);
+    if n > MAX_MAX_RUNTIME_TARGETS {
+        errs.push(
+            KEY,
+            format!("{n} is more than the largest allowed, {MAX_MAX_RUNTIME_TARGETS}"),
+        );
+        return DEFAULT_MAX_RUNTIME_TARGETS;
+    }
+    n
 }
 
 /// A listener address (`IP:PORT`, surrounding spaces ignored): `listen` and `--listen`.
