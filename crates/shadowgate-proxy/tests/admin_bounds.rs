@@ -53,3 +53,101 @@ async fn adding_over_max_runtime_targets_is_refused_naming_the_limit_and_adds_no
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn one_endpoint_is_one_runtime_target_whatever_its_spelling() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let sink = RecordingServer::start().await.unwrap();
+    let app = start(settings(&[upstream.url()])).await;
+    let port = sink.addr().port();
+
+    let first = put_ok(&app, &format!("url=HTTP://127.0.0.1:{port}/")).await;
+    assert_eq!(first.text(), format!("added http://127.0.0.1:{port}\n"));
+    for spelling in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}//"),
+        format!("Http://127.0.0.1:{port}/"),
+    ] {
+        let again = put_ok(&app, &format!("url={spelling}")).await;
+        assert_eq!(
+            again.text(),
+            format!("unchanged http://127.0.0.1:{port} (already a target)\n"),
+            "{spelling}"
+        );
+    }
+    let default_port = put_ok(&app, "url=http://LOCALHOST:80/&url=http://localhost").await;
+    assert_eq!(default_port.text(), "added http://localhost\n");
+    assert_eq!(
+        listed_urls(&app).await,
+        [
+            format!("http://127.0.0.1:{port}"),
+            "http://localhost".to_owned()
+        ]
+    );
+
+    // One request, one copy to the endpoint.
+    assert_eq!(common::fetch(&app.url("/once")).await.status, 200);
+    common::eventually("the sink gets one copy", || sink.count() == 1).await;
+
+    // Any spelling removes it.
+    let removed = call(
+        &app,
+        Method::DELETE,
+        &format!("/targets?url=HTTP://127.0.0.1:{port}/"),
+        &[],
+    )
+    .await;
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    assert_eq!(removed.text(), format!("removed http://127.0.0.1:{port}\n"));
+    assert_eq!(listed_urls(&app).await, ["http://localhost"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn urls_that_would_break_a_metric_label_are_refused_naming_the_character() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let app = start(settings(&[upstream.url()])).await;
+
+    for (query, c) in [
+        ("url=http://127.0.0.1:9/%22x", "'\"'"),
+        ("url=http://127.0.0.1:9/x%5C", "'\\\\'"),
+        ("url=http://127.0.0.1:9/%7Bx%7D", "'{'"),
+        ("url=http://127.0.0.1:9/a+b", "' '"),
+        ("url=http://127.0.0.1:9/a%0Ab", "'\\n'"),
+    ] {
+        let refused = call(&app, Method::PUT, &format!("/targets?{query}"), &[]).await;
+        assert_eq!(refused.status, 400, "{query}: {}", refused.text());
+        let text = refused.text();
+        assert!(
+            text.contains(&format!("must not contain {c}")) && text.contains("nothing was added"),
+            "{query}: {text}"
+        );
+    }
+    assert!(listed_urls(&app).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_removed_targets_series_leave_metrics() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let sink = RecordingServer::start().await.unwrap();
+    let app = start(settings(&[upstream.url()])).await;
+    let url = sink.url();
+    let label = format!("target=\"{url}\"");
+
+    put_ok(&app, &format!("url={url}")).await;
+    assert_eq!(common::fetch(&app.url("/x")).await.status, 200);
+    common::eventually("the sink gets one copy", || sink.count() == 1).await;
+    let before = common::fetch(&app.admin_url("/metrics")).await.text();
+    assert!(before.contains(&label), "{before}");
+    let stats = common::fetch(&app.admin_url("/stats")).await.text();
+    assert!(stats.contains(&url), "{stats}");
+
+    let removed = call(&app, Method::DELETE, &format!("/targets?url={url}"), &[]).await;
+    assert_eq!(removed.status, 200);
+    let after = common::fetch(&app.admin_url("/metrics")).await.text();
+    assert!(!after.contains(&label), "series of {url} left:\n{after}");
+    let stats = common::fetch(&app.admin_url("/stats")).await.text();
+    assert!(!stats.contains(&url), "{stats}");
+    app.stop().await;
+}

@@ -132,6 +132,7 @@ impl Registry {
         match removed {
             Some(t) => {
                 t.close();
+                self.env.metrics.remove_target(name);
                 true
             }
             None => false,

@@ -163,9 +163,9 @@ impl Admin {
                 );
             }
             return match self.targets.remove(&q.urls).await {
-                Ok(()) => Answer::text(
+                Ok(removed) => Answer::text(
                     StatusCode::OK,
-                    q.urls
+                    removed
                         .iter()
                         .map(|u| format!("removed {u}\n"))
                         .collect::<String>(),
@@ -175,12 +175,11 @@ impl Admin {
         }
         let persistent = q.persistent.unwrap_or(false);
         match self.targets.add(&q.urls, persistent, q.sample).await {
-            Ok(added) => {
-                let body: String = q
-                    .urls
+            Ok(asked) => {
+                let body: String = asked
                     .iter()
-                    .map(|u| {
-                        if added.contains(u) {
+                    .map(|(u, added)| {
+                        if *added {
                             format!("added {u}\n")
                         } else {
                             format!("unchanged {u} (already a target)\n")

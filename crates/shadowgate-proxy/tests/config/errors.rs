@@ -83,7 +83,7 @@ fn upstream_errors_are_all_reported() {
             "upstreams.a.backends[0]: \"ftp://x\" is not an http:// or https:// URL",
             "upstreams.a.backends[1].weight: 0 must be at least 1",
             "upstreams.a.backends[2]: \"http://b:1\" is listed more than once",
-            "upstreams.a.backends[3]: \"nota url\" is not a URL",
+            "upstreams.a.backends[3]: \"nota url\" must not contain ' '",
             "upstreams.a.balance: \"fastest\" is not one of round_robin, weighted_round_robin, least_connections, random_two_choices, ip_hash",
             "upstreams.a.connect_timeout: \"0ms\" must be greater than zero",
             "upstreams.a.timeout: \"x\" is not a duration",
