@@ -74,6 +74,7 @@ impl App {
             settings.state_file.clone().map(StateFile::new),
             settings.remove_after,
             settings.max_runtime_targets,
+            settings.listeners(),
         ));
         let loaded = match runtime_targets.load() {
             Ok(loaded) => loaded,
@@ -91,6 +92,11 @@ impl App {
             Some(addr) => Some(bind("admin", addr).await?),
             None => None,
         };
+        runtime_targets.set_listeners(
+            std::iter::once(listen_addr)
+                .chain(admin.as_ref().map(|(_, addr)| *addr))
+                .collect(),
+        );
         let tls = TlsHandle::new(settings.tls.as_ref().map(|t| t.server_config.clone()));
         let reloader = Reloader::new(
             &settings,

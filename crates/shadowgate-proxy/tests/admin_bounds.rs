@@ -151,3 +151,42 @@ async fn a_removed_targets_series_leave_metrics() {
     assert!(!stats.contains(&url), "{stats}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_target_at_the_proxys_own_listeners_is_refused_naming_it() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let app = start(settings(&[upstream.url()])).await;
+    let proxy = app.addr.port();
+    let admin = app.admin.unwrap().port();
+
+    for url in [
+        format!("http://{}", app.addr),
+        format!("http://localhost:{proxy}"),
+        format!("http://127.0.0.2:{proxy}/x"),
+        format!("http://0.0.0.0:{proxy}"),
+        format!("http://[::1]:{proxy}"),
+        format!("http://[::]:{proxy}"),
+        format!("http://localhost:{admin}"),
+    ] {
+        let refused = call(
+            &app,
+            Method::PUT,
+            &format!("/targets?url=http://127.0.0.1:9&url={url}"),
+            &[],
+        )
+        .await;
+        assert_eq!(refused.status, 400, "{url}: {}", refused.text());
+        let text = refused.text();
+        assert!(
+            text.contains("points at the proxy's own listener")
+                && text.contains("nothing was added"),
+            "{url}: {text}"
+        );
+    }
+    assert!(listed_urls(&app).await.is_empty());
+
+    // One proxied request still reaches the upstream once.
+    assert_eq!(common::fetch(&app.url("/once")).await.status, 200);
+    assert_eq!(upstream.count(), 1);
+    app.stop().await;
+}

@@ -5,6 +5,7 @@
 
 mod limits;
 mod route;
+mod self_target;
 mod upstream;
 
 use std::fmt;
@@ -18,6 +19,8 @@ pub use limits::{
     MIN_MAX_HEADER_BYTES,
 };
 pub use route::{PathMatch, RouteAction, RouteSettings};
+pub use self_target::self_target;
+pub(crate) use self_target::self_target_message;
 pub use upstream::{
     BackendSettings, BackendUrl, Balance, HealthCheck, UpstreamSettings, DEFAULT_EJECT_FOR,
     DEFAULT_HEALTHY_THRESHOLD, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT,
@@ -150,6 +153,11 @@ impl Settings {
             mirror_drain: DEFAULT_MIRROR_DRAIN,
             on_outcome: None,
         }
+    }
+
+    /// The proxy's own listeners: `listen` and `admin` (targets must not point at them).
+    pub fn listeners(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.listen).chain(self.admin).collect()
     }
 
     /// The upstream named `name`.

@@ -51,6 +51,22 @@ fn admin_allowed_hosts_and_max_runtime_targets_are_checked() {
 }
 
 #[test]
+fn a_mirror_at_the_proxys_own_listener_is_refused_naming_it() {
+    assert_errors(
+        &format!(
+            "listen = \"0.0.0.0:8080\"\n{UPSTREAM}[admin]\nlisten = \"127.0.0.1:9901\"\n\
+             [mirrors.loop]\nurl = \"http://localhost:8080\"\n\
+             [mirrors.admin]\nurl = \"http://[::1]:9901/x\"\n\
+             [mirrors.fine]\nurl = \"http://127.0.0.1:8081\"\n"
+        ),
+        &[
+            "mirrors.admin.url: \"http://[::1]:9901/x\" points at the proxy's own listener 127.0.0.1:9901",
+            "mirrors.loop.url: \"http://localhost:8080\" points at the proxy's own listener 0.0.0.0:8080",
+        ],
+    );
+}
+
+#[test]
 fn tls_errors_name_the_key_and_file() {
     assert_errors(
         &format!("{UPSTREAM}[tls]\ncert = \"certs/cert.pem\"\n"),

@@ -6,6 +6,7 @@
 //! state file is written under it, so the file always matches the layer.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -54,6 +55,8 @@ pub(crate) struct RuntimeTargets {
     remove_after: Option<Duration>,
     /// `admin.max_runtime_targets`: how many the admin API may add.
     max: usize,
+    /// The proxy's own listeners (bound addresses once bound), which no target may point at.
+    listeners: Mutex<Vec<SocketAddr>>,
     /// Runtime targets by URL. Locked only for moments, never across an await.
     book: Mutex<BTreeMap<String, Entry>>,
     /// Serialises changes (and the state file writes that go with them).
@@ -68,6 +71,7 @@ impl RuntimeTargets {
         state: Option<StateFile>,
         remove_after: Option<Duration>,
         max: usize,
+        listeners: Vec<SocketAddr>,
     ) -> Self {
         Self {
             mirror,
@@ -75,6 +79,7 @@ impl RuntimeTargets {
             state,
             remove_after,
             max,
+            listeners: Mutex::new(listeners),
             book: Mutex::new(BTreeMap::new()),
             changes: tokio::sync::Mutex::new(()),
         }
@@ -132,6 +137,14 @@ impl RuntimeTargets {
         Ok(added)
     }
 
+    /// The listeners as bound (with their real ports), once they are.
+    pub(crate) fn set_listeners(&self, listeners: Vec<SocketAddr>) {
+        *self
+            .listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = listeners;
+    }
+
     /// Whether the layer's target named `name` was added at run time (the admin API or the
     /// state file) rather than by the config file or a flag.
     pub(crate) fn is_runtime(&self, name: &str) -> bool {
@@ -166,6 +179,19 @@ impl RuntimeTargets {
         sample: Option<f64>,
     ) -> Result<Vec<(String, bool)>, Refused> {
         let urls = canonical_set(urls);
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        for url in &urls {
+            if let Some(at) = crate::settings::self_target(url, &listeners) {
+                return Err(Refused::new(
+                    StatusCode::BAD_REQUEST,
+                    crate::settings::self_target_message(url, at),
+                ));
+            }
+        }
         let mut configs = Vec::with_capacity(urls.len());
         for url in &urls {
             let config = self

@@ -73,11 +73,36 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
     settings.upstreams = upstream::upstreams(&mut errs, &raw.upstreams);
     let (defaults, remove_after) = mirror::defaults(&mut errs, raw.mirror_defaults.as_ref());
     settings.mirrors = mirror::mirrors(&mut errs, &raw.mirrors, &defaults);
+    check_self_targets(&mut errs, &settings);
     settings.mirror_defaults = defaults;
     settings.remove_after = remove_after;
     settings.routes = route::routes(&mut errs, raw, &settings.upstreams);
 
     errs.finish(settings)
+}
+
+/// No `[mirrors.NAME]` target points at one of the proxy's own listeners (a loop).
+fn check_self_targets(errs: &mut Errors, settings: &Settings) {
+    for (key, message) in self_target_errors(settings) {
+        errs.push(key, message);
+    }
+}
+
+/// `(key, message)` for every `[mirrors.NAME]` target of `settings` that points at one of its
+/// listeners (`crate::settings::self_target`); also run by the flags, over the final listeners.
+pub(crate) fn self_target_errors(settings: &Settings) -> Vec<(String, String)> {
+    let listeners = settings.listeners();
+    settings
+        .mirrors
+        .iter()
+        .filter_map(|t| {
+            let at = crate::settings::self_target(t.url(), &listeners)?;
+            Some((
+                format!("mirrors.{}.url", check::key_name(t.name())),
+                crate::settings::self_target_message(t.url(), at),
+            ))
+        })
+        .collect()
 }
 
 /// `admin.max_runtime_targets`: `0..=MAX_MAX_RUNTIME_TARGETS` (0: the admin API adds none).
