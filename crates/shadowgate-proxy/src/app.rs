@@ -121,6 +121,7 @@ impl App {
                 admin.as_ref().map_or(settings.listen, |(_, addr)| *addr),
                 &settings.admin_allowed_hosts,
             ),
+            throttle: Default::default(),
         });
         Ok(App {
             listener,

@@ -10,6 +10,7 @@ mod query;
 mod state;
 mod stats;
 mod targets;
+mod throttle;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -59,6 +60,8 @@ pub(crate) struct Admin {
     pub(crate) ready: Readiness,
     /// Who may call from a browser (`Origin`, `Sec-Fetch-Site`, `Host`).
     pub(crate) browsers: Browsers,
+    /// Login limits: bcrypt checks at a time, failures per peer.
+    pub(crate) throttle: throttle::Throttle,
 }
 
 impl std::fmt::Debug for Admin {
