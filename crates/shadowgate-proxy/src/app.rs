@@ -12,7 +12,7 @@ use shadowgate::{MirrorLayer, MirrorMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{Admin, AdminService, AuthMetrics, RuntimeTargets, StateFile, Users};
+use crate::admin::{Admin, AdminService, AuthMetrics, Browsers, RuntimeTargets, StateFile, Users};
 use crate::error::AppError;
 use crate::metrics::ProxyMetrics;
 use crate::reload::Reloader;
@@ -78,6 +78,8 @@ impl App {
             settings.mirror_defaults.clone(),
             settings.state_file.clone().map(StateFile::new),
             settings.remove_after,
+            settings.max_runtime_targets,
+            settings.listeners(),
         ));
         let loaded = match runtime_targets.load() {
             Ok(loaded) => loaded,
@@ -95,6 +97,11 @@ impl App {
             Some(addr) => Some(bind("admin", addr).await?),
             None => None,
         };
+        runtime_targets.set_listeners(
+            std::iter::once(listen_addr)
+                .chain(admin.as_ref().map(|(_, addr)| *addr))
+                .collect(),
+        );
         let tls = TlsHandle::new(settings.tls.as_ref().map(|t| t.server_config.clone()));
         let reloader = Reloader::new(
             &settings,
@@ -116,6 +123,11 @@ impl App {
             auth_metrics,
             // The listeners are bound by now; the rest is the upstreams' health.
             ready: Arc::new(move || ready_stack.load().is_ready()),
+            browsers: Browsers::new(
+                admin.as_ref().map_or(settings.listen, |(_, addr)| *addr),
+                &settings.admin_allowed_hosts,
+            ),
+            throttle: Default::default(),
         });
         Ok(App {
             listener,

@@ -51,6 +51,8 @@ struct Current {
     /// The users file, the state file, and the settings runtime targets are built with (read
     /// once, at start-up, by the admin API).
     admin_files: (Option<PathBuf>, Option<PathBuf>),
+    /// `admin.allowed_hosts` and `admin.max_runtime_targets` (read once, at start-up).
+    admin_limits: (Vec<String>, usize),
     /// `[mirror_defaults]` and `remove_after`.
     runtime_defaults: (shadowgate::TargetBuilder, Option<std::time::Duration>),
 }
@@ -152,6 +154,11 @@ impl Reloader {
         if next.admin_files != current.admin_files {
             report.need_restart.push("admin files");
         }
+        if next.admin_limits != current.admin_limits {
+            report
+                .need_restart
+                .push("admin.allowed_hosts or admin.max_runtime_targets");
+        }
         if next.runtime_defaults != current.runtime_defaults {
             report.need_restart.push("mirror_defaults");
         }
@@ -176,6 +183,10 @@ impl Current {
             admin: settings.admin,
             limits: settings.limits,
             admin_files: (settings.admin_auth.clone(), settings.state_file.clone()),
+            admin_limits: (
+                settings.admin_allowed_hosts.clone(),
+                settings.max_runtime_targets,
+            ),
             runtime_defaults: (settings.mirror_defaults.clone(), settings.remove_after),
         }
     }

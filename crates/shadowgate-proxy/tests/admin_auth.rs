@@ -59,7 +59,8 @@ async fn plain_and_bcrypt_users_get_in_and_wrong_credentials_get_401_with_the_ch
     for auth in &wrong {
         let headers: Vec<(&str, &str)> =
             auth.iter().map(|a| ("authorization", a.as_str())).collect();
-        for path in ["/targets", "/metrics", "/stats", "/readyz"] {
+        // Two paths each: ten failures from one peer within a minute would block it (429).
+        for path in ["/targets", "/stats"] {
             let answer = call(&app, Method::GET, path, &headers).await;
             assert_eq!(answer.status, 401, "{path} with {auth:?}");
             assert_eq!(
@@ -86,10 +87,10 @@ async fn plain_and_bcrypt_users_get_in_and_wrong_credentials_get_401_with_the_ch
     let metrics = call(&app, Method::GET, "/metrics", &[("authorization", &auth)]).await;
     let text = metrics.text();
     for line in [
-        "shadowgate_admin_auth_failures_total{reason=\"wrong_password\"} 8",
-        "shadowgate_admin_auth_failures_total{reason=\"unknown_user\"} 4",
-        "shadowgate_admin_auth_failures_total{reason=\"malformed\"} 4",
-        "shadowgate_admin_auth_failures_total{reason=\"missing\"} 5",
+        "shadowgate_admin_auth_failures_total{reason=\"wrong_password\"} 4",
+        "shadowgate_admin_auth_failures_total{reason=\"unknown_user\"} 2",
+        "shadowgate_admin_auth_failures_total{reason=\"malformed\"} 2",
+        "shadowgate_admin_auth_failures_total{reason=\"missing\"} 3",
     ] {
         assert!(text.contains(line), "no {line:?} in:\n{text}");
     }
@@ -121,4 +122,43 @@ async fn malformed_users_file_refuses_to_build_naming_file_and_line() {
         "the hash is not echoed: {message}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn ten_failed_logins_block_the_peer_with_429_even_for_the_right_password() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let dir = temp_dir("auth-throttle");
+    let users = dir.join("admin.htpasswd");
+    let hash = bcrypt::hash("b-secret", 4).unwrap();
+    std::fs::write(&users, format!("alice:a-secret\nbob:{hash}\n")).unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.admin_auth = Some(users);
+    let app = start(s).await;
+
+    // Missing credentials (a browser's first try) are not failures.
+    for _ in 0..12 {
+        assert_eq!(call(&app, Method::GET, "/targets", &[]).await.status, 401);
+    }
+    let wrong = basic("alice", "guess");
+    for i in 0..10 {
+        let answer = call(&app, Method::GET, "/targets", &[("authorization", &wrong)]).await;
+        assert_eq!(answer.status, 401, "failure {i}");
+    }
+    let right = basic("bob", "b-secret");
+    let blocked = call(&app, Method::GET, "/targets", &[("authorization", &right)]).await;
+    assert_eq!(blocked.status, 429, "{}", blocked.text());
+    assert!(
+        blocked.text().contains("too many failed logins"),
+        "{}",
+        blocked.text()
+    );
+    let retry: u64 = blocked.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // /healthz stays open.
+    assert_eq!(call(&app, Method::GET, "/healthz", &[]).await.status, 200);
+    app.stop().await;
 }

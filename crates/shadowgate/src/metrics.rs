@@ -96,8 +96,8 @@ pub struct MirrorMetrics {
     /// The bytes every copy holds now: the layer's memory budget counts in this gauge itself
     /// (`budget.rs`), so layers built with one `MirrorMetrics` share one count.
     pub(crate) memory: Gauge,
-    /// Every target's handles by name, to read them back ([`MirrorMetrics::series`]); like the
-    /// families, it keeps a removed target's series. Written only when a target is built.
+    /// Every target's handles by name, to read them back ([`MirrorMetrics::series`]). Written
+    /// only when a target is built or removed.
     targets: Arc<Mutex<BTreeMap<String, TargetMetrics>>>,
 }
 
@@ -178,6 +178,34 @@ impl MirrorMetrics {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(target.to_owned(), handles.clone());
         handles
+    }
+
+    /// Drops a removed target's series from the families (so `/metrics` no longer shows them)
+    /// and from [`MirrorMetrics::series`]. Handles still held, by the removed target's draining
+    /// workers, keep counting unseen; a target added again under the name starts at zero.
+    pub(crate) fn remove_target(&self, target: &str) {
+        let owned = || target.to_owned();
+        for o in Outcome::ALL {
+            self.requests.remove(&TargetOutcomeLabels {
+                target: owned(),
+                outcome: o.as_str(),
+            });
+        }
+        for status_class in STATUS_CLASSES {
+            self.responses.remove(&TargetStatusLabels {
+                target: owned(),
+                status_class,
+            });
+        }
+        let labels = TargetLabels { target: owned() };
+        self.duration.remove(&labels);
+        self.queue_depth.remove(&labels);
+        self.in_flight.remove(&labels);
+        self.circuit_state.remove(&labels);
+        self.targets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(target);
     }
 
     /// Every series of the families, read from the handles: the same numbers `/metrics` shows.

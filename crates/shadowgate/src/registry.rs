@@ -137,6 +137,7 @@ impl Registry {
         match removed {
             Some(t) => {
                 t.close();
+                self.env.metrics.remove_target(name);
                 true
             }
             None => false,

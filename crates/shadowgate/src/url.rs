@@ -3,12 +3,16 @@
 //! request's path is joined onto a base path.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::Uri;
 
 use crate::error::InvalidValue;
+
+/// Characters a target URL must not hold (besides whitespace and control characters).
+const FORBIDDEN: &[char] = &['"', '\\', '{', '}'];
 
 /// An absolute `http://` or `https://` URL with a host, no user info and no query; its path,
 /// if any, is a base path that every request's path is appended to.
@@ -25,6 +29,17 @@ impl TargetUrl {
     /// `"ftp://x" is not an http:// or https:// URL`.
     pub fn parse(url: &str) -> Result<Self, InvalidValue> {
         let bad = |reason: &'static str| InvalidValue::quoted(url, reason);
+        // Such a URL would be a broken or forged label in the text exposition of the metrics
+        // (a target is named by its URL), so it is refused even where `http` would take it.
+        if let Some(c) = url
+            .chars()
+            .find(|c| FORBIDDEN.contains(c) || c.is_whitespace() || c.is_control())
+        {
+            return Err(InvalidValue::quoted(
+                url,
+                format!("must not contain {c:?} (no quotes, backslashes, braces, whitespace or control characters)"),
+            ));
+        }
         let uri: Uri = url.parse().map_err(|_| bad("is not a URL"))?;
         let scheme = match uri.scheme() {
             Some(s) if *s == Scheme::HTTP || *s == Scheme::HTTPS => s.clone(),
@@ -46,6 +61,36 @@ impl TargetUrl {
             authority,
             base_path: uri.path().trim_end_matches('/').into(),
         })
+    }
+
+    /// The one form of this endpoint: scheme and host in lower case, an IP host in its usual
+    /// shortest form (`[::1]`), the scheme's default port (80, 443) left out, no trailing `/`
+    /// (the base path is kept as it is, case and all). Two URLs of one endpoint have one
+    /// canonical form, and the canonical form of a canonical form is itself.
+    pub fn canonical(&self) -> TargetUrl {
+        let host = self.authority.host();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let mut text = match bare.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+            Ok(IpAddr::V4(ip)) => ip.to_string(),
+            Err(_) => host.to_ascii_lowercase(),
+        };
+        let default_port = if self.scheme == Scheme::HTTPS {
+            443
+        } else {
+            80
+        };
+        match self.authority.port_u16() {
+            Some(port) if port != default_port => text.push_str(&format!(":{port}")),
+            _ => {}
+        }
+        Self {
+            scheme: self.scheme.clone(),
+            // Made of a host and a port that parsed already; the fallback cannot be taken.
+            authority: Authority::try_from(text.as_str())
+                .unwrap_or_else(|_| self.authority.clone()),
+            base_path: self.base_path.clone(),
+        }
     }
 
     /// `http` or `https`.
@@ -116,7 +161,8 @@ mod tests {
     #[test]
     fn each_rule_names_the_url_and_the_reason() {
         for (url, why) in [
-            ("not a url", "\"not a url\" is not a URL"),
+            ("not a url", "\"not a url\" must not contain ' '"),
+            ("http://[x", "\"http://[x\" is not a URL"),
             ("ftp://x", "\"ftp://x\" is not an http:// or https:// URL"),
             ("canary:8080", "is not an absolute http:// or https:// URL"),
             ("/path", "is not an absolute http:// or https:// URL"),
@@ -126,6 +172,45 @@ mod tests {
             let err = TargetUrl::parse(url).unwrap_err();
             assert!(err.to_string().contains(why), "{url}: {err}");
             assert_eq!(err.value(), format!("{url:?}"));
+        }
+    }
+
+    #[test]
+    fn one_endpoint_has_one_canonical_form() {
+        for (given, canonical) in [
+            ("HTTP://Canary", "http://canary"),
+            ("http://canary/", "http://canary"),
+            ("http://canary//", "http://canary"),
+            ("http://CANARY:80/", "http://canary"),
+            ("https://canary:443", "https://canary"),
+            ("https://canary:80", "https://canary:80"),
+            ("http://canary:8080/Base/", "http://canary:8080/Base"),
+            ("http://[0:0::1]:9000", "http://[::1]:9000"),
+            ("http://127.0.0.1:08080", "http://127.0.0.1:8080"),
+        ] {
+            let c = TargetUrl::parse(given).unwrap().canonical();
+            assert_eq!(c.to_string(), canonical, "{given}");
+            let again = TargetUrl::parse(&c.to_string()).unwrap().canonical();
+            assert_eq!(again, c, "{given}: not idempotent");
+        }
+    }
+
+    #[test]
+    fn characters_that_would_break_a_metric_label_are_refused() {
+        for (url, c) in [
+            ("http://a/\"x", "'\"'"),
+            ("http://a/x\\", "'\\\\'"),
+            ("http://a/{x}", "'{'"),
+            ("http://a/x}", "'}'"),
+            ("http://a/x y", "' '"),
+            ("http://a/x\ty", "'\\t'"),
+            ("http://a/x\u{7f}", "'\\u{7f}'"),
+        ] {
+            let err = TargetUrl::parse(url).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("must not contain {c}")),
+                "{url:?}: {err}"
+            );
         }
     }
 

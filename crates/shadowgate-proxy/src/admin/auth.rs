@@ -53,6 +53,8 @@ enum Secret {
 #[derive(Clone)]
 pub(crate) struct Users {
     users: Vec<(Vec<u8>, Secret)>,
+    /// bcrypt verifications run (shared by clones): what a check cost, for the tests.
+    verifies: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Users {
@@ -155,7 +157,10 @@ impl Users {
         if users.is_empty() {
             return Err((0, String::new()));
         }
-        Ok(Users { users })
+        Ok(Users {
+            users,
+            verifies: Default::default(),
+        })
     }
 
     /// Checks an `Authorization` header. Blocking for bcrypt users (tens of milliseconds): call it
@@ -175,26 +180,17 @@ impl Users {
                 found = Some(secret);
             }
         }
+        // Every check of a file with bcrypt hashes runs exactly one bcrypt verify, whoever the
+        // user (bcrypt, plain or unknown), so the time says nothing of the user or the password;
+        // without hashes, every check is one constant-time compare.
         let matched = match found {
-            Some(Secret::Plain(expected)) => bool::from(expected.as_slice().ct_eq(&password)),
-            // bcrypt compares its digests in constant time itself.
-            Some(Secret::Bcrypt(hash)) => bcrypt::verify(&password, hash).unwrap_or(false),
+            Some(Secret::Bcrypt(hash)) => self.verify(&password, hash),
+            Some(Secret::Plain(expected)) => {
+                self.same_cost(&password);
+                bool::from(expected.as_slice().ct_eq(&password))
+            }
             None => {
-                // The same work as for a known user: a bcrypt verify against one of the file's
-                // hashes when it has any (else an unknown user would answer tens of
-                // milliseconds sooner than a bcrypt one), a constant-time compare otherwise.
-                let hash = self.users.iter().find_map(|(_, s)| match s {
-                    Secret::Bcrypt(hash) => Some(hash),
-                    Secret::Plain(_) => None,
-                });
-                match hash {
-                    Some(hash) => {
-                        let _ = bcrypt::verify(&password, hash);
-                    }
-                    None => {
-                        let _ = bool::from(password.as_slice().ct_eq(&password));
-                    }
-                }
+                self.same_cost(&password);
                 return Err((Refusal::UnknownUser, Some(user_name)));
             }
         };
@@ -203,6 +199,36 @@ impl Users {
         } else {
             Err((Refusal::WrongPassword, Some(user_name)))
         }
+    }
+
+    /// bcrypt's verify, counted (bcrypt compares its digests in constant time itself).
+    fn verify(&self, password: &[u8], hash: &str) -> bool {
+        self.verifies
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bcrypt::verify(password, hash).unwrap_or(false)
+    }
+
+    /// The work of a bcrypt user's check, for a plain or unknown user: a verify against one of
+    /// the file's hashes when it has any, a constant-time compare otherwise.
+    fn same_cost(&self, password: &[u8]) {
+        let hash = self.users.iter().find_map(|(_, s)| match s {
+            Secret::Bcrypt(hash) => Some(hash),
+            Secret::Plain(_) => None,
+        });
+        match hash {
+            Some(hash) => {
+                let _ = self.verify(password, hash);
+            }
+            None => {
+                let _ = bool::from(password.ct_eq(password));
+            }
+        }
+    }
+
+    /// How many bcrypt verifications checks have run.
+    #[cfg(test)]
+    pub(crate) fn bcrypt_verifies(&self) -> u64 {
+        self.verifies.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether checking may take long (some user has a bcrypt hash).
@@ -311,6 +337,29 @@ mod tests {
                 Ok("alice".into())
             );
         }
+    }
+
+    #[test]
+    fn every_user_known_or_not_plain_or_bcrypt_costs_one_bcrypt_verify() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let users = Users::parse(&format!("alice:plainpw\nbob:{hash}\n")).unwrap();
+        for (user, password, refusal) in [
+            ("alice", "wrong", Some(Refusal::WrongPassword)),
+            ("alice", "plainpw", None),
+            ("carol", "x", Some(Refusal::UnknownUser)),
+            ("bob", "wrong", Some(Refusal::WrongPassword)),
+            ("bob", "s3cret", None),
+        ] {
+            let before = users.bcrypt_verifies();
+            let checked = users.check(Some(&basic(user, password)));
+            assert_eq!(checked.err().map(|e| e.0), refusal, "{user}:{password}");
+            assert_eq!(users.bcrypt_verifies() - before, 1, "{user}:{password}");
+        }
+        // Without hashes, nobody pays for bcrypt.
+        let plain = Users::parse("alice:plainpw\n").unwrap();
+        let _ = plain.check(Some(&basic("carol", "x")));
+        let _ = plain.check(Some(&basic("alice", "x")));
+        assert_eq!(plain.bcrypt_verifies(), 0);
     }
 
     #[test]

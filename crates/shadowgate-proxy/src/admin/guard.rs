@@ -2,8 +2,9 @@
 //! and the Basic challenge, logging and counting every refusal.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
-use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -70,12 +71,41 @@ impl Admin {
     /// `None` when the request may go on; otherwise the 401.
     pub(super) async fn authenticate(&self, req: &Parts, peer: SocketAddr) -> Option<Answer> {
         let users = self.users.as_ref()?;
+        let method = &req.method;
+        let path = req.uri.path();
+        if let Some(left) = self.throttle.blocked(peer.ip(), Instant::now()) {
+            tracing::debug!(%peer, %method, path, "admin request of a blocked peer refused");
+            let secs = left.as_secs().max(1);
+            return Some(
+                Answer::text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many failed logins from {}; try again in {secs} s\n",
+                        peer.ip()
+                    ),
+                )
+                .header(RETRY_AFTER, HeaderValue::from(secs)),
+            );
+        }
         let header = req.headers.get(AUTHORIZATION).cloned();
-        let checked = if users.has_bcrypt() {
+        let checked = if users.has_bcrypt() && header.is_some() {
+            let Some(turn) = self.throttle.turn().await else {
+                tracing::warn!(%peer, %method, path, "admin login refused: bcrypt checks are all busy");
+                return Some(
+                    Answer::text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many logins being checked; try again\n",
+                    )
+                    .header(RETRY_AFTER, HeaderValue::from_static("1")),
+                );
+            };
             let users = users.clone();
-            tokio::task::spawn_blocking(move || users.check(header.as_ref()))
-                .await
-                .unwrap_or(Err((Refusal::Malformed, None)))
+            tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                users.check(header.as_ref())
+            })
+            .await
+            .unwrap_or(Err((Refusal::Malformed, None)))
         } else {
             users.check(header.as_ref())
         };
@@ -83,9 +113,10 @@ impl Admin {
             Ok(_) => return None,
             Err(refused) => refused,
         };
+        if refusal != Refusal::Missing {
+            self.throttle.failed(peer.ip(), Instant::now());
+        }
         self.auth_metrics.count(refusal);
-        let method = &req.method;
-        let path = req.uri.path();
         match refusal {
             Refusal::Missing => {
                 tracing::debug!(%peer, %method, path, "admin request without credentials refused")

@@ -4,11 +4,13 @@
 //! admin paths.
 
 mod auth;
+mod browser;
 mod guard;
 mod query;
 mod state;
 mod stats;
 mod targets;
+mod throttle;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,6 +33,8 @@ use crate::metrics::ProxyMetrics;
 
 pub use auth::AuthFileError;
 pub(crate) use auth::Users;
+pub(crate) use browser::check_allowed_host;
+pub(crate) use browser::Browsers;
 pub(crate) use guard::AuthMetrics;
 use query::TargetsQuery;
 pub(crate) use state::StateFile;
@@ -54,6 +58,10 @@ pub(crate) struct Admin {
     pub(crate) users: Option<Users>,
     pub(crate) auth_metrics: AuthMetrics,
     pub(crate) ready: Readiness,
+    /// Who may call from a browser (`Origin`, `Sec-Fetch-Site`, `Host`).
+    pub(crate) browsers: Browsers,
+    /// Login limits: bcrypt checks at a time, failures per peer.
+    pub(crate) throttle: throttle::Throttle,
 }
 
 impl std::fmt::Debug for Admin {
@@ -86,6 +94,11 @@ impl Admin {
         let path = req.uri.path();
         if path == "/healthz" {
             return only_get(req).unwrap_or_else(|| Answer::text(StatusCode::OK, "ok"));
+        }
+        // Before auth, so a page of another site costs no password check.
+        if let Some(forbidden) = self.browsers.refuse(req) {
+            tracing::warn!(%peer, method = %req.method, path, reason = %forbidden, "admin request from a browser refused");
+            return Answer::text(StatusCode::FORBIDDEN, format!("{forbidden}\n"));
         }
         if let Some(refused) = self.authenticate(req, peer).await {
             return refused;
@@ -153,9 +166,9 @@ impl Admin {
                 );
             }
             return match self.targets.remove(&q.urls).await {
-                Ok(()) => Answer::text(
+                Ok(removed) => Answer::text(
                     StatusCode::OK,
-                    q.urls
+                    removed
                         .iter()
                         .map(|u| format!("removed {u}\n"))
                         .collect::<String>(),
@@ -165,12 +178,11 @@ impl Admin {
         }
         let persistent = q.persistent.unwrap_or(false);
         match self.targets.add(&q.urls, persistent, q.sample).await {
-            Ok(added) => {
-                let body: String = q
-                    .urls
+            Ok(asked) => {
+                let body: String = asked
                     .iter()
-                    .map(|u| {
-                        if added.contains(u) {
+                    .map(|(u, added)| {
+                        if *added {
                             format!("added {u}\n")
                         } else {
                             format!("unchanged {u} (already a target)\n")

@@ -1,5 +1,6 @@
-//! The state file: the runtime-added targets, as JSON, written atomically (a temporary file in the
-//! same directory, fsync, rename, fsync of the directory) on every change and read at startup.
+//! The state file: the runtime-added targets, as JSON, written atomically (a fresh temporary file
+//! with an unpredictable name in the same directory, fsync, rename, fsync of the directory) on
+//! every change and read at startup.
 //! A file that cannot be read or parsed refuses startup and is never overwritten.
 
 use std::fs::{self, File, OpenOptions};
@@ -114,8 +115,11 @@ impl StateFile {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path` and syncs
-/// the directory, so `path` holds either the old content or the new, never a mix.
+/// Writes `bytes` to a fresh temporary file beside `path`, syncs it, renames it over `path` and
+/// syncs the directory, so `path` holds either the old content or the new, never a mix.
+///
+/// The temporary file has an unpredictable name and is created new (`O_EXCL`, mode 0600): a
+/// file or symlink planted beside the state file is never written through.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
@@ -124,26 +128,47 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other(format!("{path:?} is not a file path")))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
+    let (tmp, mut file) = create_temporary(&dir, name)?;
     let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        drop(file);
         fs::rename(&tmp, path)
     })();
     if written.is_err() {
-        // Best effort: the error that matters is the write's.
+        // Best effort: the error that matters is the write's. The name is ours (created new).
         let _ = fs::remove_file(&tmp);
         return written;
     }
     File::open(&dir)?.sync_all()
+}
+
+/// How many fresh names are tried before giving up (a clash of 64 random bits is not expected
+/// even once; several mean something is wrong).
+const TEMPORARY_TRIES: usize = 8;
+
+/// Creates `.NAME.tmp.RANDOM` in `dir`, new (never an existing file or a symlink), owner-only.
+fn create_temporary(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
+    let mut last = None;
+    for _ in 0..TEMPORARY_TRIES {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp.{:016x}", fastrand::u64(..)));
+        let tmp = dir.join(tmp_name);
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no temporary file name was free")))
 }
 
 #[cfg(test)]
@@ -175,6 +200,43 @@ mod tests {
         assert_eq!(file.load().unwrap(), targets);
         let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_is_never_followed_and_the_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("symlink");
+        let victim = dir.join("victim");
+        fs::write(&victim, "precious").unwrap();
+        // The name the temporary file used to have, and a few random-looking ones.
+        let planted = [
+            format!(".state.json.tmp.{}", std::process::id()),
+            ".state.json.tmp".to_owned(),
+            ".state.json.tmp.0000000000000000".to_owned(),
+        ];
+        for name in &planted {
+            std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+        }
+        let file = StateFile::new(dir.join("state.json"));
+        let targets = vec![SavedTarget {
+            url: "http://127.0.0.1:1".into(),
+            persistent: false,
+            sample: None,
+        }];
+        file.save(targets.clone()).unwrap();
+        file.save(targets.clone()).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(file.load().unwrap(), targets);
+        let mode = fs::metadata(dir.join("state.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        for name in &planted {
+            assert!(fs::symlink_metadata(dir.join(name)).unwrap().is_symlink());
+        }
         fs::remove_dir_all(dir).unwrap();
     }
 

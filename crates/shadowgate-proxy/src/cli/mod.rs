@@ -143,7 +143,23 @@ impl Options {
         if let Some(format) = flags.log_format {
             settings.log_format = format;
         }
+        if flags.listen.is_some() || flags.admin.is_some() {
+            // The file's targets were checked against the file's listeners; the flags moved them.
+            for (key, message) in config::self_target_errors(&settings) {
+                errors.push(ConfigError::new(key, message));
+            }
+        }
         let mirrors = self.mirror_flags(&settings.mirror_defaults, flags.sample, &mut errors);
+        let listeners = settings.listeners();
+        for t in &mirrors {
+            if let Some(at) = crate::settings::self_target(t.url(), &listeners) {
+                fail(
+                    &mut errors,
+                    "--mirror",
+                    crate::settings::self_target_message(t.url(), at),
+                );
+            }
+        }
         settings.mirrors.extend(mirrors);
         if errors.is_empty() {
             Ok(settings)

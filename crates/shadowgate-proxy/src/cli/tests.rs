@@ -85,6 +85,29 @@ fn every_problem_is_reported_with_its_flag_and_value() {
 }
 
 #[test]
+fn a_mirror_flag_at_the_proxys_own_listener_is_refused_naming_it() {
+    let e = errors(&[
+        "--upstream",
+        "http://127.0.0.1:3000",
+        "--listen",
+        "0.0.0.0:7000",
+        "--mirror",
+        "http://127.1.2.3:7000",
+        "--mirror",
+        "http://localhost:9901",
+        "--mirror",
+        "http://127.0.0.1:7001",
+    ]);
+    assert_eq!(
+        e,
+        [
+            "--mirror: \"http://127.1.2.3:7000\" points at the proxy's own listener 0.0.0.0:7000 (copies would come back as requests and be copied again: a loop)",
+            "--mirror: \"http://localhost:9901\" points at the proxy's own listener 127.0.0.1:9901 (copies would come back as requests and be copied again: a loop)",
+        ]
+    );
+}
+
+#[test]
 fn missing_upstream_and_duplicate_mirror() {
     let e = errors(&["--mirror", "http://m:1", "--mirror", "http://m:1"]).join("\n");
     assert!(

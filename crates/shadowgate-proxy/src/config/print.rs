@@ -72,6 +72,8 @@ fn raw(s: &Settings) -> RawConfig {
             listen: Some(s.admin.map_or_else(|| "off".to_owned(), |a| a.to_string())),
             auth_file: path(&s.admin_auth),
             state_file: path(&s.state_file),
+            allowed_hosts: Some(s.admin_allowed_hosts.clone()),
+            max_runtime_targets: Some(int(s.max_runtime_targets)),
         }),
         limits: Some(RawLimits {
             header_read_timeout: Some(dur(s.limits.header_read_timeout)),

@@ -54,6 +54,11 @@ pub struct RawAdmin {
     pub auth_file: Option<String>,
     /// Where runtime-added targets are kept.
     pub state_file: Option<String>,
+    /// Host names (with or without `:PORT`) the admin API answers to besides its own address
+    /// and `localhost`.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// How many targets the admin API may add.
+    pub max_runtime_targets: Option<i64>,
 }
 
 /// `[limits]`.

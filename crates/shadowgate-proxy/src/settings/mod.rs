@@ -5,6 +5,7 @@
 
 mod limits;
 mod route;
+mod self_target;
 mod upstream;
 
 use std::fmt;
@@ -19,6 +20,8 @@ pub use limits::{
     MAX_MIRROR_MEMORY_BYTES, MIN_MAX_HEADER_BYTES, MIN_MIRROR_MEMORY_BYTES,
 };
 pub use route::{PathMatch, RouteAction, RouteSettings};
+pub use self_target::self_target;
+pub(crate) use self_target::self_target_message;
 pub use upstream::{
     BackendSettings, BackendUrl, Balance, HealthCheck, UpstreamSettings, DEFAULT_EJECT_FOR,
     DEFAULT_HEALTHY_THRESHOLD, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_TIMEOUT,
@@ -31,6 +34,10 @@ pub const DEFAULT_LISTEN: SocketAddr =
 /// Default admin listener: `127.0.0.1:9901`.
 pub const DEFAULT_ADMIN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9901);
+/// Default of `admin.max_runtime_targets`: how many targets the admin API may add.
+pub const DEFAULT_MAX_RUNTIME_TARGETS: usize = 64;
+/// The largest `admin.max_runtime_targets` (each target has its own workers and queue).
+pub const MAX_MAX_RUNTIME_TARGETS: usize = 10_000;
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long queued shadow copies get to go out after the in-flight requests are done.
@@ -103,6 +110,11 @@ pub struct Settings {
     pub admin: Option<SocketAddr>,
     /// The admin API's users file (`user:password` lines); `None` leaves the API open.
     pub admin_auth: Option<PathBuf>,
+    /// Host names (each with or without `:PORT`) the admin API answers to besides its own
+    /// address and `localhost` (`admin.allowed_hosts`); any other `Host` gets 403.
+    pub admin_allowed_hosts: Vec<String>,
+    /// How many targets the admin API may add (`admin.max_runtime_targets`); over it, 400.
+    pub max_runtime_targets: usize,
     /// Where runtime-added targets are kept across restarts; `None` keeps them in memory only.
     pub state_file: Option<PathBuf>,
     /// Whether a client's `X-Mirror` and `X-Mirrored-From` reach the primary
@@ -137,6 +149,8 @@ impl Settings {
             mirror_defaults: shadowgate::TargetConfig::builder(""),
             admin: Some(DEFAULT_ADMIN),
             admin_auth: None,
+            admin_allowed_hosts: Vec::new(),
+            max_runtime_targets: DEFAULT_MAX_RUNTIME_TARGETS,
             state_file: None,
             trust_mirror_marks: false,
             remove_after: None,
@@ -145,6 +159,11 @@ impl Settings {
             mirror_drain: DEFAULT_MIRROR_DRAIN,
             on_outcome: None,
         }
+    }
+
+    /// The proxy's own listeners: `listen` and `admin` (targets must not point at them).
+    pub fn listeners(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.listen).chain(self.admin).collect()
     }
 
     /// The upstream named `name`.
@@ -164,6 +183,8 @@ impl fmt::Debug for Settings {
             .field("mirror_defaults", &self.mirror_defaults)
             .field("admin", &self.admin)
             .field("admin_auth", &self.admin_auth)
+            .field("admin_allowed_hosts", &self.admin_allowed_hosts)
+            .field("max_runtime_targets", &self.max_runtime_targets)
             .field("state_file", &self.state_file)
             .field("remove_after", &self.remove_after)
             .field("limits", &self.limits)

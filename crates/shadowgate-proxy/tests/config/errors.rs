@@ -45,6 +45,45 @@ fn admin_off_disables_the_admin_listener() {
 }
 
 #[test]
+fn admin_allowed_hosts_and_max_runtime_targets_are_checked() {
+    assert_errors(
+        &format!(
+            "{UPSTREAM}[admin]\nallowed_hosts = [\"ok.example:8443\", \"http://evil.example\", \"a:99999\"]\n\
+             max_runtime_targets = 10001\n"
+        ),
+        &[
+            "admin.allowed_hosts[1]: \"http://evil.example\" is not a host",
+            "admin.allowed_hosts[2]: \"a:99999\" has a bad port",
+            "admin.max_runtime_targets: 10001 is more than the largest allowed, 10000",
+        ],
+    );
+    let s = load(&format!(
+        "{UPSTREAM}[admin]\nallowed_hosts = [\"Admin.Example\"]\nmax_runtime_targets = 0\n"
+    ))
+    .unwrap();
+    assert_eq!(s.admin_allowed_hosts, ["Admin.Example"]);
+    assert_eq!(s.max_runtime_targets, 0);
+    let s = load(UPSTREAM).unwrap();
+    assert_eq!(s.max_runtime_targets, 64);
+}
+
+#[test]
+fn a_mirror_at_the_proxys_own_listener_is_refused_naming_it() {
+    assert_errors(
+        &format!(
+            "listen = \"0.0.0.0:8080\"\n{UPSTREAM}[admin]\nlisten = \"127.0.0.1:9901\"\n\
+             [mirrors.loop]\nurl = \"http://localhost:8080\"\n\
+             [mirrors.admin]\nurl = \"http://[::1]:9901/x\"\n\
+             [mirrors.fine]\nurl = \"http://127.0.0.1:8081\"\n"
+        ),
+        &[
+            "mirrors.admin.url: \"http://[::1]:9901/x\" points at the proxy's own listener 127.0.0.1:9901",
+            "mirrors.loop.url: \"http://localhost:8080\" points at the proxy's own listener 0.0.0.0:8080",
+        ],
+    );
+}
+
+#[test]
 fn tls_errors_name_the_key_and_file() {
     assert_errors(
         &format!("{UPSTREAM}[tls]\ncert = \"certs/cert.pem\"\n"),
@@ -77,7 +116,7 @@ fn upstream_errors_are_all_reported() {
             "upstreams.a.backends[0]: \"ftp://x\" is not an http:// or https:// URL",
             "upstreams.a.backends[1].weight: 0 must be at least 1",
             "upstreams.a.backends[2]: \"http://b:1\" is listed more than once",
-            "upstreams.a.backends[3]: \"nota url\" is not a URL",
+            "upstreams.a.backends[3]: \"nota url\" must not contain ' '",
             "upstreams.a.balance: \"fastest\" is not one of round_robin, weighted_round_robin, least_connections, random_two_choices, ip_hash",
             "upstreams.a.connect_timeout: \"0ms\" must be greater than zero",
             "upstreams.a.timeout: \"x\" is not a duration",

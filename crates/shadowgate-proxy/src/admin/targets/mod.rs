@@ -6,6 +6,7 @@
 //! state file is written under it, so the file always matches the layer.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -52,6 +53,10 @@ pub(crate) struct RuntimeTargets {
     template: TargetBuilder,
     state: Option<StateFile>,
     remove_after: Option<Duration>,
+    /// `admin.max_runtime_targets`: how many the admin API may add.
+    max: usize,
+    /// The proxy's own listeners (bound addresses once bound), which no target may point at.
+    listeners: Mutex<Vec<SocketAddr>>,
     /// Runtime targets by URL. Locked only for moments, never across an await.
     book: Mutex<BTreeMap<String, Entry>>,
     /// Serialises changes (and the state file writes that go with them).
@@ -65,12 +70,16 @@ impl RuntimeTargets {
         template: TargetBuilder,
         state: Option<StateFile>,
         remove_after: Option<Duration>,
+        max: usize,
+        listeners: Vec<SocketAddr>,
     ) -> Self {
         Self {
             mirror,
             template,
             state,
             remove_after,
+            max,
+            listeners: Mutex::new(listeners),
             book: Mutex::new(BTreeMap::new()),
             changes: tokio::sync::Mutex::new(()),
         }
@@ -82,7 +91,11 @@ impl RuntimeTargets {
         let Some(state) = &self.state else {
             return Ok(0);
         };
-        let saved = state.load()?;
+        let mut saved = state.load()?;
+        // A file written before URLs were canonical may hold other forms.
+        for t in &mut saved {
+            t.url = canonical(&t.url);
+        }
         let corrupt = |url: &str, reason: String| StateFileError::Corrupt {
             path: state.path().to_path_buf(),
             line: 0,
@@ -114,7 +127,22 @@ impl RuntimeTargets {
             );
             added += 1;
         }
+        if added > self.max {
+            tracing::warn!(
+                loaded = added,
+                max_runtime_targets = self.max,
+                "the state file holds more runtime targets than admin.max_runtime_targets; all are kept, none can be added until some are removed"
+            );
+        }
         Ok(added)
+    }
+
+    /// The listeners as bound (with their real ports), once they are.
+    pub(crate) fn set_listeners(&self, listeners: Vec<SocketAddr>) {
+        *self
+            .listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = listeners;
     }
 
     /// Whether the layer's target named `name` was added at run time (the admin API or the
@@ -141,22 +169,48 @@ impl RuntimeTargets {
             .collect()
     }
 
-    /// Adds every URL or none. A URL the layer has already (as a name or a URL) is left as it is.
-    /// Returns the URLs added.
+    /// Adds every URL or none, each in its canonical form ([`canonical`]). A URL the layer has
+    /// already (as a name or a URL, compared canonically) is left as it is. Returns each URL
+    /// asked for, canonical and once, with whether it was added.
     pub(crate) async fn add(
         &self,
         urls: &[String],
         persistent: bool,
         sample: Option<f64>,
-    ) -> Result<Vec<String>, Refused> {
+    ) -> Result<Vec<(String, bool)>, Refused> {
+        let urls = canonical_set(urls);
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        for url in &urls {
+            if let Some(at) = crate::settings::self_target(url, &listeners) {
+                return Err(Refused::new(
+                    StatusCode::BAD_REQUEST,
+                    crate::settings::self_target_message(url, at),
+                ));
+            }
+        }
         let mut configs = Vec::with_capacity(urls.len());
-        for url in urls {
+        for url in &urls {
             let config = self
                 .config(url, sample)
                 .map_err(|e| Refused::new(StatusCode::BAD_REQUEST, e.to_string()))?;
             configs.push(config);
         }
         let _changing = self.changes.lock().await;
+        let new = configs.iter().filter(|c| !self.exists(c.url())).count();
+        let now = self.book().len();
+        if new > 0 && now + new > self.max {
+            return Err(Refused::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "admin.max_runtime_targets is {}: {now} runtime targets and {new} new would be more",
+                    self.max
+                ),
+            ));
+        }
         let mut added: Vec<String> = Vec::new();
         for config in configs {
             let url = config.url().to_owned();
@@ -171,8 +225,13 @@ impl RuntimeTargets {
                 .insert(url.clone(), Entry { persistent, sample });
             added.push(url);
         }
+        let answer = |added: &[String]| {
+            urls.iter()
+                .map(|u| (u.clone(), added.contains(u)))
+                .collect::<Vec<_>>()
+        };
         if added.is_empty() {
-            return Ok(added);
+            return Ok(answer(&added));
         }
         if let Err(message) = self.save().await {
             self.undo_adds(&added);
@@ -184,13 +243,15 @@ impl RuntimeTargets {
         for url in &added {
             tracing::info!(%url, persistent, "runtime target added");
         }
-        Ok(added)
+        Ok(answer(&added))
     }
 
-    /// Removes every URL or none: each must be a runtime target.
-    pub(crate) async fn remove(&self, urls: &[String]) -> Result<(), Refused> {
+    /// Removes every URL or none: each must be a runtime target (compared canonically). Returns
+    /// the URLs removed, canonical.
+    pub(crate) async fn remove(&self, urls: &[String]) -> Result<Vec<String>, Refused> {
+        let urls = canonical_set(urls);
         let _changing = self.changes.lock().await;
-        for url in urls {
+        for url in &urls {
             if self.is_runtime(url) {
                 continue;
             }
@@ -206,16 +267,16 @@ impl RuntimeTargets {
                 )
             });
         }
-        self.remove_locked(urls).await.map_err(|message| {
+        self.remove_locked(&urls).await.map_err(|message| {
             Refused::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("{message}; nothing was removed"),
             )
         })?;
-        for url in urls {
+        for url in &urls {
             tracing::info!(%url, "runtime target removed");
         }
-        Ok(())
+        Ok(urls)
     }
 
     /// Saves the book without `urls`, then takes them out of the layer. Hold `changes`.
@@ -268,11 +329,12 @@ impl RuntimeTargets {
         }
     }
 
+    /// Whether the layer has a target named `url` or at `url` (a canonical URL).
     fn exists(&self, url: &str) -> bool {
         self.mirror
             .stats()
             .iter()
-            .any(|t| t.name == url || t.url == url)
+            .any(|t| t.name == url || canonical(&t.url) == url)
     }
 
     fn config(
@@ -293,4 +355,21 @@ impl RuntimeTargets {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// `url` in its one form ([`shadowgate::TargetUrl::canonical`]): `HTTP://H:80/` and `http://h`
+/// are one target. A URL that does not parse is kept as given, for its build to refuse it.
+fn canonical(url: &str) -> String {
+    shadowgate::TargetUrl::parse(url).map_or_else(|_| url.to_owned(), |u| u.canonical().to_string())
+}
+
+/// The canonical forms of `urls`, each once, in the order asked.
+fn canonical_set(urls: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(urls.len());
+    for url in urls.iter().map(|u| canonical(u)) {
+        if !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    out
 }

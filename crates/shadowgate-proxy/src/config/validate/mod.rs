@@ -14,8 +14,9 @@ use check::Errors;
 use super::raw::{RawConfig, RawLimits, RawTls};
 use super::ConfigError;
 use crate::settings::{
-    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, MAX_MAX_HEADER_BYTES,
-    MAX_MIRROR_MEMORY_BYTES, MIN_MAX_HEADER_BYTES, MIN_MIRROR_MEMORY_BYTES,
+    Limits, Settings, TlsSettings, DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_MAX_RUNTIME_TARGETS,
+    MAX_MAX_HEADER_BYTES, MAX_MAX_RUNTIME_TARGETS, MAX_MIRROR_MEMORY_BYTES, MIN_MAX_HEADER_BYTES,
+    MIN_MIRROR_MEMORY_BYTES,
 };
 use crate::tls::TlsError;
 
@@ -58,6 +59,13 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
                 errs.push(key, "\"\" is not a file name (leave the key out instead)");
             }
         }
+        for (i, host) in admin.allowed_hosts.iter().flatten().enumerate() {
+            match crate::admin::check_allowed_host(host) {
+                Ok(()) => settings.admin_allowed_hosts.push(host.clone()),
+                Err(e) => errs.push(format!("admin.allowed_hosts[{i}]"), e),
+            }
+        }
+        settings.max_runtime_targets = max_runtime_targets(&mut errs, admin.max_runtime_targets);
     }
     if let Some(limits) = &raw.limits {
         settings.limits = limits_settings(&mut errs, limits);
@@ -66,6 +74,7 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
     settings.upstreams = upstream::upstreams(&mut errs, &raw.upstreams);
     let (defaults, remove_after) = mirror::defaults(&mut errs, raw.mirror_defaults.as_ref());
     settings.mirrors = mirror::mirrors(&mut errs, &raw.mirrors, &defaults);
+    check_self_targets(&mut errs, &settings);
     settings.mirror_defaults = defaults;
     settings.trust_mirror_marks = raw
         .mirror_defaults
@@ -76,6 +85,40 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
     settings.routes = route::routes(&mut errs, raw, &settings.upstreams);
 
     errs.finish(settings)
+}
+
+/// No `[mirrors.NAME]` target points at one of the proxy's own listeners (a loop).
+fn check_self_targets(errs: &mut Errors, settings: &Settings) {
+    for (key, message) in self_target_errors(settings) {
+        errs.push(key, message);
+    }
+}
+
+/// `(key, message)` for every `[mirrors.NAME]` target of `settings` that points at one of its
+/// listeners (`crate::settings::self_target`); also run by the flags, over the final listeners.
+pub(crate) fn self_target_errors(settings: &Settings) -> Vec<(String, String)> {
+    let listeners = settings.listeners();
+    settings
+        .mirrors
+        .iter()
+        .filter_map(|t| {
+            let at = crate::settings::self_target(t.url(), &listeners)?;
+            Some((
+                format!("mirrors.{}.url", check::key_name(t.name())),
+                crate::settings::self_target_message(t.url(), at),
+            ))
+        })
+        .collect()
+}
+
+/// `admin.max_runtime_targets`: `0..=MAX_MAX_RUNTIME_TARGETS` (0: the admin API adds none).
+fn max_runtime_targets(errs: &mut Errors, value: Option<i64>) -> usize {
+    errs.count(
+        "admin.max_runtime_targets",
+        value,
+        DEFAULT_MAX_RUNTIME_TARGETS,
+        (0, MAX_MAX_RUNTIME_TARGETS),
+    )
 }
 
 /// A listener address (`IP:PORT`, surrounding spaces ignored): `listen` and `--listen`.
