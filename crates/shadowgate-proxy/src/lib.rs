@@ -52,3 +52,20 @@ pub use router::UnknownUpstream;
 pub use settings::*;
 pub use signal::Signals;
 pub use upstream::UpstreamError;
+
+/// Entry points for the fuzz targets in the repository's `fuzz/` folder (docs/fuzzing.md). Not a
+/// stable API: they hand on to the proxy's own parsers unchanged.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Resolves the dot segments of `uri`'s path in place, as the proxy does before routing;
+    /// `Err(())` for a path that climbs above `/` (answered 400).
+    #[allow(clippy::result_unit_err)]
+    pub fn normalise_uri(uri: &mut http::Uri) -> Result<(), ()> {
+        crate::path::normalise_uri(uri).map_err(|_| ())
+    }
+
+    /// Parses the query of an admin `/targets` call; the error names the bad parameter.
+    pub fn targets_query(query: &str) -> Result<(), String> {
+        crate::admin::query::TargetsQuery::parse(Some(query)).map(|_| ())
+    }
+}

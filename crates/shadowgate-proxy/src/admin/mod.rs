@@ -6,7 +6,7 @@
 mod auth;
 mod browser;
 mod guard;
-mod query;
+pub(crate) mod query;
 mod state;
 mod stats;
 mod targets;
