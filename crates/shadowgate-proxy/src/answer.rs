@@ -68,12 +68,12 @@ impl Answer {
         Self::text(StatusCode::BAD_REQUEST, reason)
     }
 
-    /// The 400 for a path whose `..` segments climb above `/` (see [`crate::path`]).
-    pub(crate) fn path_above_root() -> Self {
-        Self::text(
-            StatusCode::BAD_REQUEST,
-            "400 Bad Request: the path climbs above /\n",
-        )
+    /// The 400 for a path that cannot be routed (see [`crate::path`]).
+    pub(crate) fn bad_path(why: crate::path::BadPath) -> Self {
+        Self::bad_request(match why {
+            crate::path::BadPath::AboveRoot => "400 Bad Request: the path climbs above /\n",
+            crate::path::BadPath::Unrebuildable => "400 Bad Request: the path cannot be resolved\n",
+        })
     }
 
     /// A redirect route's answer: `status` with `Location`, no body.

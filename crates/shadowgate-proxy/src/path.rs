@@ -11,28 +11,39 @@
 
 use http::uri::{PathAndQuery, Uri};
 
-/// A path whose `..` segments climb above `/`.
+/// Why a path cannot be routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AboveRoot;
+pub(crate) enum BadPath {
+    /// Its `..` segments climb above `/`.
+    AboveRoot,
+    /// The resolved path could not be put back into the URI. A resolved path only drops
+    /// segments of a valid one, so this is not expected; the request is refused rather than
+    /// forwarded with its dot segments.
+    Unrebuildable,
+}
 
 /// Resolves the dot segments of `uri`'s path in place (the query untouched). A path that does
-/// not start with `/` (`*`, a `CONNECT` authority) is left as it is.
-pub(crate) fn normalise_uri(uri: &mut Uri) -> Result<(), AboveRoot> {
-    let Some(resolved) = normalise(uri.path())? else {
+/// not start with `/` (`*`, a `CONNECT` authority) is left as it is. On an error `uri` is left
+/// as it was.
+pub(crate) fn normalise_uri(uri: &mut Uri) -> Result<(), BadPath> {
+    let Some(resolved) = normalise(uri.path()).map_err(|AboveRoot| BadPath::AboveRoot)? else {
         return Ok(());
     };
     let with_query = match uri.query() {
         Some(q) => format!("{resolved}?{q}"),
         None => resolved,
     };
-    let mut parts = std::mem::take(uri).into_parts();
-    // The resolved path only drops segments of a valid one, so it is valid too.
-    parts.path_and_query = PathAndQuery::try_from(with_query).ok();
-    if let Ok(rebuilt) = Uri::from_parts(parts) {
-        *uri = rebuilt;
-    }
+    // Scheme and authority are shared `Bytes`: the clone copies no text.
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query =
+        Some(PathAndQuery::try_from(with_query).map_err(|_| BadPath::Unrebuildable)?);
+    *uri = Uri::from_parts(parts).map_err(|_| BadPath::Unrebuildable)?;
     Ok(())
 }
+
+/// A path whose `..` segments climb above `/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AboveRoot;
 
 /// `path` with its dot segments resolved: `None` when it has none (it is already normal),
 /// [`AboveRoot`] when a `..` climbs above `/`.
@@ -152,6 +163,13 @@ mod tests {
         let mut uri: Uri = "http://h:1/a/./b?q".parse().unwrap();
         normalise_uri(&mut uri).unwrap();
         assert_eq!(uri, "http://h:1/a/b?q");
+    }
+
+    #[test]
+    fn a_refused_path_leaves_the_uri_as_it_was() {
+        let mut uri: Uri = "http://h:1/a/../../b?q".parse().unwrap();
+        assert_eq!(normalise_uri(&mut uri), Err(BadPath::AboveRoot));
+        assert_eq!(uri, "http://h:1/a/../../b?q");
     }
 
     /// RFC 3986 §5.2.4 as written, on a path whose dot segments are plain (it stops at the root

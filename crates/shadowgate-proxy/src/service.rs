@@ -57,8 +57,8 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
         }
         // Dot segments are resolved before the route is matched, so what is routed, forwarded
         // and copied is one path (docs/operations.md, "Paths").
-        if crate::path::normalise_uri(&mut parts.uri).is_err() {
-            return ResponseFuture::ready(Answer::path_above_root(), start, stack, None);
+        if let Err(why) = crate::path::normalise_uri(&mut parts.uri) {
+            return ResponseFuture::ready(Answer::bad_path(why), start, stack, None);
         }
         let Some((index, route)) = stack.router.route(&parts) else {
             return ResponseFuture::ready(Answer::no_route(), start, stack, None);
