@@ -64,6 +64,30 @@ pub mod fuzzing {
         crate::path::normalise_uri(uri).map_err(|_| ())
     }
 
+    /// Prepares a request head as a listener does before the mirror and the upstream see it:
+    /// `Host` checked, the path normalised, then the forwarding headers of a client at `peer`
+    /// (on TLS when `tls`), marks removed unless `trust_marks`. `Err` is the 400's text of a
+    /// refused head.
+    pub fn prepare(
+        parts: &mut http::request::Parts,
+        peer: std::net::SocketAddr,
+        tls: bool,
+        trust_marks: bool,
+    ) -> Result<(), &'static str> {
+        if let Some(reason) = crate::forwarded::bad_host(parts) {
+            return Err(reason);
+        }
+        crate::path::normalise_uri(&mut parts.uri).map_err(|_| "bad path")?;
+        let mut req = http::Request::from_parts(std::mem::replace(parts, empty_parts()), ());
+        crate::forwarded::Peer::new(peer, tls).prepare(&mut req, false, trust_marks);
+        *parts = req.into_parts().0;
+        Ok(())
+    }
+
+    fn empty_parts() -> http::request::Parts {
+        http::Request::new(()).into_parts().0
+    }
+
     /// Parses the query of an admin `/targets` call; the error names the bad parameter.
     pub fn targets_query(query: &str) -> Result<(), String> {
         crate::admin::query::TargetsQuery::parse(Some(query)).map(|_| ())

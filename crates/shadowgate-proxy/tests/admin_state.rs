@@ -1,5 +1,5 @@
 //! Runtime targets over time, through real HTTP calls: the state file across a restart, a corrupt
-//! state file refusing startup untouched, the circuit of a target that dies and comes back, and
+//! state file refusing startup untouched, a saved target at the proxy's own listener refused, the circuit of a target that dies and comes back, and
 //! `remove_after` removing a failing runtime target while a persistent one stays.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -91,6 +91,36 @@ async fn corrupt_state_file_refuses_startup_and_is_left_byte_identical() {
             "the file was changed"
         );
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A saved target that now points at one of the proxy's own listeners (the listener moved onto
+/// its address since it was saved) would loop: startup is refused naming it, the file untouched.
+#[tokio::test]
+async fn a_saved_target_at_the_proxys_own_listener_refuses_startup() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let dir = temp_dir("self-target");
+    let state = dir.join("state.json");
+    // Held open for the whole test: were the saved target not refused before binding, the
+    // proxy's bind would fail with another error, and the test with it.
+    let held = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = held.local_addr().unwrap().port();
+    let content = format!(
+        "{{\"version\": 1, \"targets\": [{{\"url\": \"http://localhost:{port}\", \"persistent\": true}}]}}\n"
+    );
+    std::fs::write(&state, &content).unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.listen = held.local_addr().unwrap();
+    s.state_file = Some(state.clone());
+
+    let err = App::build(s).await.unwrap_err();
+
+    assert!(matches!(err, AppError::StateFile(_)), "{err}");
+    assert!(err.is_config_error());
+    let message = err.to_string();
+    assert!(message.contains(&format!("localhost:{port}")), "{message}");
+    assert!(message.contains("own listener"), "{message}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), content);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

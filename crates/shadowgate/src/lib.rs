@@ -111,3 +111,24 @@ pub use target::{
     MAX_RATE_LIMIT, MAX_WORKERS,
 };
 pub use url::TargetUrl;
+
+/// Entry points for the fuzz targets in the repository's `fuzz/` folder (docs/fuzzing.md). Not a
+/// stable API: they hand on to the layer's own code unchanged.
+#[doc(hidden)]
+pub mod fuzzing {
+    use http::request::Parts;
+
+    /// The head of the copy that the layer would send to a target at `target_url` (default
+    /// settings) for a request with head `parts`: the request id ensured as the request path
+    /// does, the head captured, and the copy built as a worker builds it. `Err` names why the
+    /// target URL or the copy could not be built.
+    pub fn copy_head(parts: &mut Parts, target_url: &str) -> Result<Parts, String> {
+        let target = crate::TargetConfig::builder(target_url)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let request_id = crate::ensure_request_id(&mut parts.headers);
+        let head = crate::copy::CopyHead::capture(parts, request_id);
+        let copy = crate::copy::build_request(&target, &head, None).map_err(|e| e.to_string())?;
+        Ok(copy.into_parts().0)
+    }
+}

@@ -56,6 +56,17 @@ pub enum StateFileError {
         /// What is wrong.
         reason: String,
     },
+    /// A target the file holds cannot be added: its URL is not valid any more, or it points at
+    /// one of the proxy's own listeners (a loop). The file is left untouched.
+    #[error("state file {path:?}: target {url:?} cannot be added: {reason}; the file was left untouched: remove the target from it or move it away")]
+    Target {
+        /// The file.
+        path: PathBuf,
+        /// The target's URL as the file holds it.
+        url: String,
+        /// Why it cannot be added.
+        reason: String,
+    },
 }
 
 /// The state file's path and its reading and writing.

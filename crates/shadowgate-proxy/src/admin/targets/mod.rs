@@ -96,17 +96,24 @@ impl RuntimeTargets {
         for t in &mut saved {
             t.url = canonical(&t.url);
         }
-        let corrupt = |url: &str, reason: String| StateFileError::Corrupt {
+        let refused = |url: &str, reason: String| StateFileError::Target {
             path: state.path().to_path_buf(),
-            line: 0,
-            column: 0,
-            reason: format!("target {url:?}: {reason}"),
+            url: url.to_owned(),
+            reason,
         };
+        let listeners = self.listeners();
         let mut configs = Vec::with_capacity(saved.len());
         for t in &saved {
+            // A listener may have moved onto a saved target's address since it was saved.
+            if let Some(at) = crate::settings::self_target(&t.url, &listeners) {
+                return Err(refused(
+                    &t.url,
+                    crate::settings::self_target_message(&t.url, at),
+                ));
+            }
             let config = self
                 .config(&t.url, t.sample)
-                .map_err(|e| corrupt(&t.url, e.to_string()))?;
+                .map_err(|e| refused(&t.url, e.to_string()))?;
             configs.push((config, t));
         }
         let mut added = 0;
@@ -117,7 +124,7 @@ impl RuntimeTargets {
             }
             self.mirror
                 .add_target(config)
-                .map_err(|e| corrupt(&t.url, e.to_string()))?;
+                .map_err(|e| refused(&t.url, e.to_string()))?;
             self.book().insert(
                 t.url.clone(),
                 Entry {
@@ -143,6 +150,14 @@ impl RuntimeTargets {
             .listeners
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = listeners;
+    }
+
+    /// The listeners a target must not point at: as configured until they are bound.
+    fn listeners(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Whether the layer's target named `name` was added at run time (the admin API or the
@@ -179,11 +194,7 @@ impl RuntimeTargets {
         sample: Option<f64>,
     ) -> Result<Vec<(String, bool)>, Refused> {
         let urls = canonical_set(urls);
-        let listeners = self
-            .listeners
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
+        let listeners = self.listeners();
         for url in &urls {
             if let Some(at) = crate::settings::self_target(url, &listeners) {
                 return Err(Refused::new(
