@@ -230,4 +230,164 @@ mod tests {
         );
         assert_eq!(based.join(None).unwrap().to_string(), "https://a:1/base/");
     }
+
+    /// One endpoint: a scheme, a host (a name, an IPv4 or an IPv6 address), a port and a base
+    /// path, as its canonical form must read.
+    #[derive(Debug, Clone)]
+    struct Endpoint {
+        https: bool,
+        host: Host,
+        port: u16,
+        base: Vec<String>,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Host {
+        Name(String),
+        V4([u8; 4]),
+        V6([u16; 8]),
+    }
+
+    /// How one spelling of an endpoint differs from another: letter case, the default port
+    /// written out, an IPv6 address in full with leading zeros, trailing slashes.
+    #[derive(Debug, Clone)]
+    struct Spelling {
+        upper_scheme: bool,
+        upper_host: Vec<bool>,
+        explicit_default_port: bool,
+        long_v6: bool,
+        trailing_slashes: usize,
+    }
+
+    impl Endpoint {
+        fn default_port(&self) -> u16 {
+            if self.https {
+                443
+            } else {
+                80
+            }
+        }
+
+        /// The canonical form, written by hand from the documented rule.
+        fn expected(&self) -> String {
+            let scheme = if self.https { "https" } else { "http" };
+            let host = match &self.host {
+                Host::Name(n) => n.clone(),
+                Host::V4(o) => std::net::Ipv4Addr::from(*o).to_string(),
+                Host::V6(s) => format!("[{}]", std::net::Ipv6Addr::from(*s)),
+            };
+            let port = if self.port == self.default_port() {
+                String::new()
+            } else {
+                format!(":{}", self.port)
+            };
+            let base: String = self.base.iter().map(|s| format!("/{s}")).collect();
+            format!("{scheme}://{host}{port}{base}")
+        }
+
+        fn spell(&self, how: &Spelling) -> String {
+            let cased = |text: &str| -> String {
+                text.chars()
+                    .zip(how.upper_host.iter().cycle())
+                    .map(|(c, &up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            };
+            let scheme = match (self.https, how.upper_scheme) {
+                (true, true) => "HTTPS",
+                (true, false) => "https",
+                (false, true) => "HTTP",
+                (false, false) => "http",
+            };
+            let host = match &self.host {
+                Host::Name(n) => cased(n),
+                Host::V4(o) => std::net::Ipv4Addr::from(*o).to_string(),
+                Host::V6(s) if how.long_v6 => {
+                    let groups: Vec<String> = s.iter().map(|g| format!("{g:04x}")).collect();
+                    format!("[{}]", cased(&groups.join(":")))
+                }
+                Host::V6(s) => format!("[{}]", std::net::Ipv6Addr::from(*s)),
+            };
+            let port = if self.port != self.default_port() || how.explicit_default_port {
+                format!(":{}", self.port)
+            } else {
+                String::new()
+            };
+            let base: String = self.base.iter().map(|s| format!("/{s}")).collect();
+            format!(
+                "{scheme}://{host}{port}{base}{}",
+                "/".repeat(how.trailing_slashes)
+            )
+        }
+    }
+
+    fn endpoint() -> impl proptest::strategy::Strategy<Value = Endpoint> {
+        use proptest::prelude::*;
+        let host = prop_oneof![
+            "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9]{0,5}){0,2}".prop_map(Host::Name),
+            any::<[u8; 4]>().prop_map(Host::V4),
+            any::<[u16; 8]>().prop_map(Host::V6),
+        ];
+        let port = prop_oneof![Just(80u16), Just(443u16), 1u16..];
+        let base = proptest::collection::vec("[A-Za-z0-9_.~-]{1,6}", 0..3)
+            .prop_filter("no dot segments", |b| {
+                b.iter().all(|s| s != "." && s != "..")
+            });
+        (any::<bool>(), host, port, base).prop_map(|(https, host, port, base)| Endpoint {
+            https,
+            host,
+            port,
+            base,
+        })
+    }
+
+    fn spelling() -> impl proptest::strategy::Strategy<Value = Spelling> {
+        use proptest::prelude::*;
+        (
+            any::<bool>(),
+            proptest::collection::vec(any::<bool>(), 1..8),
+            any::<bool>(),
+            any::<bool>(),
+            0usize..3,
+        )
+            .prop_map(
+                |(upper_scheme, upper_host, explicit_default_port, long_v6, trailing_slashes)| {
+                    Spelling {
+                        upper_scheme,
+                        upper_host,
+                        explicit_default_port,
+                        long_v6,
+                        trailing_slashes,
+                    }
+                },
+            )
+    }
+
+    proptest::proptest! {
+        /// Every spelling of one endpoint has the one canonical form the documented rule gives,
+        /// and canonicalising that form again changes nothing.
+        #[test]
+        fn one_endpoint_has_one_canonical_form_and_it_is_a_fixed_point(
+            e in endpoint(),
+            a in spelling(),
+            b in spelling(),
+        ) {
+            let (first, second) = (e.spell(&a), e.spell(&b));
+            let one = TargetUrl::parse(&first).unwrap().canonical();
+            let other = TargetUrl::parse(&second).unwrap().canonical();
+            proptest::prop_assert_eq!(one.to_string(), e.expected(), "{}", first);
+            proptest::prop_assert_eq!(&one, &other, "{} and {}", first, second);
+            let again = TargetUrl::parse(&one.to_string()).unwrap();
+            proptest::prop_assert_eq!(again.canonical(), again.clone());
+            proptest::prop_assert_eq!(again, one);
+        }
+
+        /// Two endpoints that differ (in scheme, host, port or base path) keep different forms.
+        #[test]
+        fn different_endpoints_keep_different_forms(e in endpoint(), f in endpoint()) {
+            let (one, other) = (e.expected(), f.expected());
+            let same = TargetUrl::parse(&one).unwrap().canonical()
+                == TargetUrl::parse(&other).unwrap().canonical();
+            proptest::prop_assert_eq!(same, one == other, "{} and {}", one, other);
+        }
+    }
 }

@@ -133,6 +133,31 @@ mod tests {
         }
     }
 
+    /// The fifth concurrent login waits for a turn: it gets one as soon as a check ends within
+    /// [`BCRYPT_WAIT`], and none (the caller answers 503) when every check outlasts it.
+    #[tokio::test(start_paused = true)]
+    async fn a_login_waits_for_a_turn_and_is_refused_when_none_comes() {
+        let t = Arc::new(Throttle::default());
+        let mut turns = Vec::new();
+        for _ in 0..BCRYPT_CONCURRENCY {
+            turns.push(t.turn().await.expect("a free turn"));
+        }
+        let started = tokio::time::Instant::now();
+        assert!(t.turn().await.is_none(), "a turn while all are held");
+        assert_eq!(started.elapsed(), BCRYPT_WAIT);
+
+        let waiting = tokio::spawn({
+            let t = t.clone();
+            async move { t.turn().await.is_some() }
+        });
+        tokio::time::sleep(BCRYPT_WAIT / 2).await;
+        drop(turns.pop());
+        assert!(
+            waiting.await.expect("the waiting login"),
+            "no turn after one was freed"
+        );
+    }
+
     #[test]
     fn the_peer_table_is_bounded() {
         let t = Throttle::default();
