@@ -16,7 +16,7 @@ use common::{at_least, eventually, eventually_async, fetch, settings, start, tar
 use http::Method;
 use shadowgate_proxy::{App, AppError};
 use shadowgate_test_support::{refused_url, RecordingServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 #[tokio::test]
@@ -147,13 +147,11 @@ impl Flaky {
                 }
                 let answered = answered2.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
+                    if shadowgate_test_support::read_head(&mut stream)
+                        .await
+                        .is_none()
+                    {
+                        return;
                     }
                     let reply =
                         b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";

@@ -215,14 +215,9 @@ async fn paced_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
         while let Ok((mut stream, _)) = listener.accept().await {
             let counted = counted.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let Some(head) = shadowgate_test_support::read_head(&mut stream).await else {
+                    return;
+                };
                 counted.fetch_add(1, Ordering::SeqCst);
                 let pause = Duration::from_millis(600);
                 if head.starts_with(b"GET /slow ") {

@@ -17,7 +17,8 @@
 //! - [`client`]: HTTP/1.1 and h2c clients for the test side.
 //! - [`eventually`]: the bounded wait for a condition (no polling loops in tests).
 //! - [`streamed_body`]: a body written chunk by chunk, for proving that bodies stream.
-//! - [`raw_exchange`]: a raw TCP client, for tests that need exact bytes on the wire.
+//! - [`raw_exchange`]: a raw TCP client, and [`read_head`], for tests that need exact bytes on
+//!   the wire.
 
 mod accept;
 mod blackhole;
@@ -37,7 +38,7 @@ mod upgrade;
 mod wait;
 
 pub use blackhole::BlackHole;
-pub use raw::raw_exchange;
+pub use raw::{raw_exchange, read_head};
 pub use recorded::Recorded;
 pub use recording::RecordingServer;
 pub use refused::{refused_addr, refused_url};

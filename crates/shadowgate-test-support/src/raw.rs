@@ -1,10 +1,10 @@
-//! [`raw_exchange`]: exact bytes on the wire, for tests that need them.
+//! [`raw_exchange`] and [`read_head`]: exact bytes on the wire, for tests that need them.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
@@ -34,6 +34,21 @@ pub async fn raw_exchange(addr: SocketAddr, raw: &[u8], timeout: Duration) -> io
             Ok(Err(e)) => return Err(e),
         }
     }
+}
+
+/// Reads from `stream` until the end of a request or response head (`\r\n\r\n`) has arrived,
+/// and returns all that was read (it may hold the start of a body); `None` if the stream ends
+/// or fails first. Unbounded in time: a server task in a test calls it.
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
 }
 
 fn timed_out(what: &str, addr: SocketAddr) -> io::Error {

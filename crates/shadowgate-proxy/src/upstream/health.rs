@@ -222,13 +222,14 @@ mod tests {
     use shadowgate_test_support::RecordingServer;
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn health_checks_stop_when_the_upstream_is_dropped() {
+    /// An upstream of one recording backend, checked at `/health` every `interval` (one
+    /// answer either way flips a backend).
+    async fn checked_upstream(interval: Duration) -> (RecordingServer, std::sync::Arc<Upstream>) {
         let server = RecordingServer::start().await.unwrap();
         let mut settings = UpstreamSettings::new("prod", vec![server.url().parse().unwrap()]);
         settings.health_check = Some(HealthCheck {
             path: "/health".to_owned(),
-            interval: Duration::from_millis(10),
+            interval,
             timeout: Duration::from_secs(1),
             healthy_threshold: 1,
             unhealthy_threshold: 1,
@@ -240,6 +241,12 @@ mod tests {
             crate::upgrade::Tunnels::new(Duration::from_secs(60)),
         )
         .unwrap();
+        (server, up)
+    }
+
+    #[tokio::test]
+    async fn health_checks_stop_when_the_upstream_is_dropped() {
+        let (server, up) = checked_upstream(Duration::from_millis(10)).await;
         up.start_health_checks();
         let checks = server.wait_for(3, Duration::from_secs(10)).await;
         assert!(checks.len() >= 3);
@@ -259,23 +266,8 @@ mod tests {
 
     #[tokio::test]
     async fn starting_twice_runs_one_checker_per_backend() {
-        let server = RecordingServer::start().await.unwrap();
         let interval = Duration::from_millis(40);
-        let mut settings = UpstreamSettings::new("prod", vec![server.url().parse().unwrap()]);
-        settings.health_check = Some(HealthCheck {
-            path: "/health".to_owned(),
-            interval,
-            timeout: Duration::from_secs(1),
-            healthy_threshold: 1,
-            unhealthy_threshold: 1,
-        });
-        let mut registry = prometheus_client::registry::Registry::default();
-        let up = Upstream::new(
-            &settings,
-            &ProxyMetrics::register(&mut registry),
-            crate::upgrade::Tunnels::new(Duration::from_secs(60)),
-        )
-        .unwrap();
+        let (server, up) = checked_upstream(interval).await;
 
         let started = std::time::Instant::now();
         up.start_health_checks();
