@@ -60,8 +60,12 @@ impl<T: AsyncWrite> AsyncWrite for TrackedIo<T> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.project();
         let flushed = this.inner.poll_flush(cx);
-        if flushed.is_pending() {
-            this.activity.on_write_blocked();
+        match &flushed {
+            Poll::Pending => this.activity.on_write_blocked(),
+            // A TLS stream takes every write into its own buffer and blocks on the flush
+            // instead: a flush that ends must clear the mark, as a write that goes through does.
+            Poll::Ready(Ok(())) => this.activity.on_write(),
+            Poll::Ready(Err(_)) => {}
         }
         flushed
     }
@@ -176,5 +180,64 @@ impl<B: Body> Body for TrackedBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+    use crate::settings::Limits;
+
+    /// A stream like a TLS one: every write is taken at once into a buffer; the first flush
+    /// waits (the socket is full), the next goes through.
+    struct Buffering {
+        flushes: usize,
+    }
+
+    impl AsyncWrite for Buffering {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.flushes += 1;
+            if self.flushes == 1 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A response that ends on a flush that had to wait leaves no mark: the next request, whose
+    /// upstream is merely slow, is not cut at `send_timeout`.
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_that_ends_clears_the_blocked_mark() {
+        let activity = Arc::new(Activity::new(tokio::time::Instant::now()));
+        activity.on_read();
+        let mut io = TrackedIo::new(Buffering { flushes: 0 }, activity.clone());
+        io.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+        io.flush().await.unwrap();
+        let _slow = InFlight::begin(&activity, false);
+
+        let limits = Limits {
+            send_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        };
+        let cut = tokio::time::timeout(Duration::from_secs(600), activity.expired(limits)).await;
+        assert!(cut.is_err(), "the connection was cut: {cut:?}");
     }
 }
