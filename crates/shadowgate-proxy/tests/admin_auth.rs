@@ -162,3 +162,40 @@ async fn ten_failed_logins_block_the_peer_with_429_even_for_the_right_password()
     assert_eq!(call(&app, Method::GET, "/healthz", &[]).await.status, 200);
     app.stop().await;
 }
+
+/// Guesses sent all at once do not get past the lockout: each waits for a bcrypt turn and is
+/// checked against the block again when it gets one, so at most the ten failures and the checks
+/// already running when the tenth failed are answered 401; the rest get 429.
+#[tokio::test]
+async fn parallel_guesses_are_stopped_by_the_lockout_too() {
+    let upstream = RecordingServer::start().await.unwrap();
+    let dir = temp_dir("auth-parallel");
+    let users = dir.join("admin.htpasswd");
+    // Cost 8: each check takes long enough that the guesses queue for the turns.
+    let hash = bcrypt::hash("b-secret", 8).unwrap();
+    std::fs::write(&users, format!("bob:{hash}\n")).unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.admin_auth = Some(users);
+    let app = start(s).await;
+
+    let wrong = basic("bob", "guess");
+    let url = app.admin_url("/targets");
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let (url, wrong) = (url.clone(), wrong.clone());
+        guesses.spawn(async move {
+            let mut req = common::get(&url);
+            req.headers_mut()
+                .insert("authorization", wrong.parse().unwrap());
+            common::send(&common::http1(), req).await.status.as_u16()
+        });
+    }
+    let statuses = guesses.join_all().await;
+    let count = |status: u16| statuses.iter().filter(|s| **s == status).count();
+    let (unauthorized, blocked) = (count(401), count(429));
+    assert_eq!(unauthorized + blocked, 40, "only 401 and 429: {statuses:?}");
+    // Ten failures block; at most three more checks can be running beside the tenth.
+    assert!(unauthorized <= 13, "{unauthorized} guesses were checked");
+    app.stop().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -68,28 +68,40 @@ impl AuthMetrics {
 }
 
 impl Admin {
+    /// The 429 for a peer blocked for its failed logins, if it is.
+    fn refuse_blocked(&self, peer: SocketAddr, req: &Parts) -> Option<Answer> {
+        let left = self.throttle.blocked(peer.ip(), Instant::now())?;
+        tracing::debug!(%peer, method = %req.method, path = req.uri.path(), "admin request of a blocked peer refused");
+        let secs = left.as_secs().max(1);
+        Some(
+            Answer::text(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed logins from {}; try again in {secs} s\n",
+                    peer.ip()
+                ),
+            )
+            .header(RETRY_AFTER, HeaderValue::from(secs)),
+        )
+    }
+
     /// `None` when the request may go on; otherwise the 401.
     pub(super) async fn authenticate(&self, req: &Parts, peer: SocketAddr) -> Option<Answer> {
         let users = self.users.as_ref()?;
         let method = &req.method;
         let path = req.uri.path();
-        if let Some(left) = self.throttle.blocked(peer.ip(), Instant::now()) {
-            tracing::debug!(%peer, %method, path, "admin request of a blocked peer refused");
-            let secs = left.as_secs().max(1);
-            return Some(
-                Answer::text(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "too many failed logins from {}; try again in {secs} s\n",
-                        peer.ip()
-                    ),
-                )
-                .header(RETRY_AFTER, HeaderValue::from(secs)),
-            );
+        if let Some(blocked) = self.refuse_blocked(peer, req) {
+            return Some(blocked);
         }
         let header = req.headers.get(AUTHORIZATION).cloned();
         let checked = if users.has_bcrypt() && header.is_some() {
-            let Some(turn) = self.throttle.turn().await else {
+            let turn = self.throttle.turn().await;
+            // Again after the wait: guesses sent in parallel all pass the first check, and
+            // the ones that fail while these wait must block the rest.
+            if let Some(blocked) = self.refuse_blocked(peer, req) {
+                return Some(blocked);
+            }
+            let Some(turn) = turn else {
                 tracing::warn!(%peer, %method, path, "admin login refused: bcrypt checks are all busy");
                 return Some(
                     Answer::text(
@@ -100,15 +112,15 @@ impl Admin {
                 );
             };
             let users = users.clone();
-            tokio::task::spawn_blocking(move || {
-                let _turn = turn;
-                users.check(header.as_ref())
-            })
-            .await
-            .unwrap_or(Err((Refusal::Malformed, None)))
+            // The turn comes back with the answer and is let go only once a failure is
+            // counted: a login waiting for it then sees the block this failure may have set.
+            tokio::task::spawn_blocking(move || (users.check(header.as_ref()), Some(turn)))
+                .await
+                .unwrap_or((Err((Refusal::Malformed, None)), None))
         } else {
-            users.check(header.as_ref())
+            (users.check(header.as_ref()), None)
         };
+        let (checked, turn) = checked;
         let (refusal, user) = match checked {
             Ok(_) => return None,
             Err(refused) => refused,
@@ -116,6 +128,7 @@ impl Admin {
         if refusal != Refusal::Missing {
             self.throttle.failed(peer.ip(), Instant::now());
         }
+        drop(turn);
         self.auth_metrics.count(refusal);
         match refusal {
             Refusal::Missing => {

@@ -57,6 +57,7 @@ impl Throttle {
 
     /// How long `ip` is still blocked, if it is.
     pub(crate) fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let ip = peer_key(ip);
         let peers = self.peers();
         let until = peers.get(&ip)?.blocked_until?;
         (until > now).then(|| until - now)
@@ -64,6 +65,7 @@ impl Throttle {
 
     /// Counts a failed login of `ip`; the tenth within a window blocks it for [`WINDOW`].
     pub(crate) fn failed(&self, ip: IpAddr, now: Instant) {
+        let ip = peer_key(ip);
         let mut peers = self.peers();
         if !peers.contains_key(&ip) && peers.len() >= MAX_PEERS {
             // Forget the stale first, then (an address flood) the oldest window.
@@ -71,8 +73,17 @@ impl Throttle {
                 now.duration_since(p.since) < WINDOW || p.blocked_until.is_some_and(|u| u > now)
             });
             if peers.len() >= MAX_PEERS {
-                if let Some(oldest) = peers.iter().min_by_key(|(_, p)| p.since).map(|(ip, _)| *ip) {
-                    peers.remove(&oldest);
+                // Never a blocked peer: a flood of addresses must not lift a block.
+                let oldest = (peers.iter())
+                    .filter(|(_, p)| p.blocked_until.is_none_or(|u| u <= now))
+                    .min_by_key(|(_, p)| p.since)
+                    .map(|(ip, _)| *ip);
+                match oldest {
+                    Some(oldest) => {
+                        peers.remove(&oldest);
+                    }
+                    // Every remembered peer is blocked: this failure is not remembered.
+                    None => return,
                 }
             }
         }
@@ -104,6 +115,18 @@ impl Throttle {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.peers().len()
+    }
+}
+
+/// Who a peer is: its IPv4 address, or the /64 network of its IPv6 address (one host may hold
+/// a whole /64 and pick a fresh address for each try).
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
     }
 }
 
@@ -156,6 +179,45 @@ mod tests {
             waiting.await.expect("the waiting login"),
             "no turn after one was freed"
         );
+    }
+
+    #[test]
+    fn an_ipv6_peer_is_its_64_network() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for i in 0..MAX_FAILURES {
+            let ip: IpAddr = format!("2001:db8:1:2::{:x}", i + 1)
+                .parse()
+                .unwrap_or(IpAddr::from([0; 16]));
+            t.failed(ip, now);
+        }
+        let other_host: IpAddr = "2001:db8:1:2:ffff::9"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 16]));
+        let other_net: IpAddr = "2001:db8:1:3::1".parse().unwrap_or(IpAddr::from([0; 16]));
+        assert!(
+            t.blocked(other_host, now).is_some(),
+            "the same /64 is one peer"
+        );
+        assert_eq!(t.blocked(other_net, now), None);
+    }
+
+    #[test]
+    fn a_flood_of_addresses_never_lifts_a_block() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        let blocked = IpAddr::from([192, 0, 2, 1]);
+        for _ in 0..MAX_FAILURES {
+            t.failed(blocked, now);
+        }
+        for i in 0..(MAX_PEERS as u32 + 100) {
+            t.failed(
+                IpAddr::from((i + 1 << 8).to_be_bytes()),
+                now + Duration::from_millis(1),
+            );
+        }
+        assert_eq!(t.len(), MAX_PEERS);
+        assert!(t.blocked(blocked, now).is_some(), "the block was lifted");
     }
 
     #[test]
