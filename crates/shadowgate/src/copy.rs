@@ -95,16 +95,19 @@ pub(crate) fn build_request(
 
     let mut headers = head.headers.clone();
     remove_hop_by_hop(&mut headers);
-    headers.insert(X_MIRROR.clone(), HeaderValue::from_static("1"));
-    if let Some(host) = &head.original_host {
-        headers.insert(X_MIRRORED_FROM.clone(), host.clone());
-    }
     for name in &target.remove_headers {
         headers.remove(name);
     }
     for (name, value) in &target.add_headers {
         headers.insert(name.clone(), value.clone());
     }
+    // The marks last: no target setting can send an unmarked copy, which a target that reaches
+    // back to this proxy would copy again (docs/contract.md, "The copy").
+    headers.insert(X_MIRROR.clone(), HeaderValue::from_static("1"));
+    match &head.original_host {
+        Some(host) => headers.insert(X_MIRRORED_FROM.clone(), host.clone()),
+        None => headers.remove(&X_MIRRORED_FROM),
+    };
     let host = match &target.host {
         HostMode::Original => head.original_host.clone(),
         HostMode::Target => HeaderValue::from_str(target.target_url.authority().as_str()).ok(),
@@ -225,13 +228,16 @@ mod tests {
             .host_target()
             .remove_header("x-drop")
             .remove_header("x-mirror")
+            .add_header("x-mirrored-from", "forged")
             .add_header("x-replace", "new")
             .build()
             .unwrap();
         let req = build_request(&t, &h, None).unwrap();
         assert_eq!(req.headers()["host"], "canary:9");
         assert!(!req.headers().contains_key("x-drop"));
-        assert!(!req.headers().contains_key("x-mirror"));
+        // The marks are set last: a target's settings cannot remove or forge them.
+        assert_eq!(req.headers()["x-mirror"], "1");
+        assert_eq!(req.headers()["x-mirrored-from"], "shop.example");
         assert_eq!(req.headers()["x-replace"], "new");
         let t = TargetConfig::builder("http://canary:9")
             .host_literal("lit:1")
