@@ -137,12 +137,15 @@ impl Worker {
                     .record_event(event(Outcome::Failed, None, None));
             }
         };
-        drop(job);
+        // `job` lives until the copy's exchange ends: its head's reservation in the memory
+        // budget then covers the built request's own headers for as long as they are held.
         let in_flight = InFlight::enter(&self.observer.metrics.in_flight);
         let started = Instant::now();
         let result = tokio::time::timeout_at(deadline, self.round_trip(req)).await;
         let elapsed = started.elapsed();
         drop(in_flight);
+        // Given back before the outcome is counted, so whoever sees the outcome sees it freed.
+        drop(job);
         match result {
             Ok(Ok(status)) => {
                 self.circuit.on_success();

@@ -276,3 +276,39 @@ async fn over_the_memory_budget_copies_are_dropped_and_shutdown_gives_every_byte
     assert_eq!(terminal(&s), 20);
     assert_eq!(memory(&metrics), 0, "shutdown gave every byte back");
 }
+
+/// A copy on the wire still counts its head: the request built from it holds its own headers
+/// until the exchange ends (here, a black hole that never answers).
+#[tokio::test]
+async fn a_copy_on_the_wire_still_counts_its_head() {
+    let hole = BlackHole::start().await.unwrap();
+    let metrics = shadowgate::MirrorMetrics::default();
+    let layer = MirrorLayer::builder()
+        .metrics(metrics.clone())
+        .target(
+            TargetConfig::builder(hole.url())
+                .name("hole")
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let req = Request::get("/")
+        .header("host", "shop.example")
+        .header("x-big", "b".repeat(30_000))
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    call(&layer, req).await;
+    shadowgate_test_support::eventually("the copy to reach the black hole", || {
+        shadowgate_test_support::exactly(hole.connections(), 1)
+    })
+    .await;
+    assert!(
+        memory(&metrics) > 30_000,
+        "{} bytes counted",
+        memory(&metrics)
+    );
+    within(WAIT, layer.shutdown(Duration::from_millis(50))).await;
+    assert_eq!(memory(&metrics), 0, "shutdown gave every byte back");
+}
