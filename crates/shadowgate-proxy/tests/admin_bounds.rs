@@ -87,7 +87,14 @@ async fn one_endpoint_is_one_runtime_target_whatever_its_spelling() {
 
     // One request, one copy to the endpoint.
     assert_eq!(common::fetch(&app.url("/once")).await.status, 200);
+    let settled = app.settled(&format!("http://127.0.0.1:{port}")).await;
+    assert_eq!(
+        settled.get(shadowgate::Outcome::Dispatched),
+        1,
+        "{settled:?}"
+    );
     common::eventually("the sink gets one copy", || sink.count() == 1).await;
+    assert_eq!(sink.count(), 1, "one copy, not more");
 
     // Any spelling removes it.
     let removed = call(
@@ -137,7 +144,14 @@ async fn a_removed_targets_series_leave_metrics() {
 
     put_ok(&app, &format!("url={url}")).await;
     assert_eq!(common::fetch(&app.url("/x")).await.status, 200);
+    let settled = app.settled(&url).await;
+    assert_eq!(
+        settled.get(shadowgate::Outcome::Dispatched),
+        1,
+        "{settled:?}"
+    );
     common::eventually("the sink gets one copy", || sink.count() == 1).await;
+    assert_eq!(sink.count(), 1, "one copy, not more");
     let before = common::fetch(&app.admin_url("/metrics")).await.text();
     assert!(before.contains(&label), "{before}");
     let stats = common::fetch(&app.admin_url("/stats")).await.text();

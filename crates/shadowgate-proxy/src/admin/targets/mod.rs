@@ -5,7 +5,7 @@
 //! Changes are serialised by one async mutex (the admin path, never the request path), and the
 //! state file is written under it, so the file always matches the layer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -203,31 +203,32 @@ impl RuntimeTargets {
                 ));
             }
         }
-        let mut configs = Vec::with_capacity(urls.len());
-        for url in &urls {
+        let _changing = self.changes.lock().await;
+        // What the layer has, read once: the cap is checked before any work per URL, so a
+        // call with thousands of URLs costs a set lookup each before it is refused.
+        let known = self.known();
+        let fresh: Vec<&String> = urls.iter().filter(|u| !known.contains(*u)).collect();
+        let now = self.book().len();
+        if !fresh.is_empty() && now + fresh.len() > self.max {
+            return Err(Refused::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "admin.max_runtime_targets is {}: {now} runtime targets and {} new would be more",
+                    self.max,
+                    fresh.len()
+                ),
+            ));
+        }
+        let mut configs = Vec::with_capacity(fresh.len());
+        for url in fresh {
             let config = self
                 .config(url, sample)
                 .map_err(|e| Refused::new(StatusCode::BAD_REQUEST, e.to_string()))?;
             configs.push(config);
         }
-        let _changing = self.changes.lock().await;
-        let new = configs.iter().filter(|c| !self.exists(c.url())).count();
-        let now = self.book().len();
-        if new > 0 && now + new > self.max {
-            return Err(Refused::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "admin.max_runtime_targets is {}: {now} runtime targets and {new} new would be more",
-                    self.max
-                ),
-            ));
-        }
         let mut added: Vec<String> = Vec::new();
         for config in configs {
             let url = config.url().to_owned();
-            if self.exists(&url) {
-                continue;
-            }
             if let Err(e) = self.mirror.add_target(config) {
                 self.undo_adds(&added);
                 return Err(Refused::new(StatusCode::CONFLICT, e.to_string()));
@@ -342,10 +343,14 @@ impl RuntimeTargets {
 
     /// Whether the layer has a target named `url` or at `url` (a canonical URL).
     fn exists(&self, url: &str) -> bool {
-        self.mirror
-            .stats()
-            .iter()
-            .any(|t| t.name == url || canonical(&t.url) == url)
+        self.known().contains(url)
+    }
+
+    /// Every name and canonical URL of the layer's targets.
+    fn known(&self) -> HashSet<String> {
+        (self.mirror.stats().into_iter())
+            .flat_map(|t| [canonical(&t.url), t.name])
+            .collect()
     }
 
     fn config(
@@ -376,11 +381,8 @@ fn canonical(url: &str) -> String {
 
 /// The canonical forms of `urls`, each once, in the order asked.
 fn canonical_set(urls: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(urls.len());
-    for url in urls.iter().map(|u| canonical(u)) {
-        if !out.contains(&url) {
-            out.push(url);
-        }
-    }
-    out
+    let mut seen = HashSet::with_capacity(urls.len());
+    (urls.iter().map(|u| canonical(u)))
+        .filter(|u| seen.insert(u.clone()))
+        .collect()
 }
