@@ -68,11 +68,16 @@ impl Answer {
         Self::text(StatusCode::BAD_REQUEST, reason)
     }
 
-    /// The 400 for a path that cannot be routed (see [`crate::path`]).
-    pub(crate) fn bad_path(why: crate::path::BadPath) -> Self {
+    /// The 400 for a request head refused before routing ([`crate::forwarded::check_head`]).
+    pub(crate) fn refused_head(why: crate::forwarded::RefusedHead) -> Self {
+        use crate::forwarded::RefusedHead;
+        use crate::path::BadPath;
         Self::bad_request(match why {
-            crate::path::BadPath::AboveRoot => "400 Bad Request: the path climbs above /\n",
-            crate::path::BadPath::Unrebuildable => "400 Bad Request: the path cannot be resolved\n",
+            RefusedHead::Host(reason) => reason,
+            RefusedHead::Path(BadPath::AboveRoot) => "400 Bad Request: the path climbs above /\n",
+            RefusedHead::Path(BadPath::Unrebuildable) => {
+                "400 Bad Request: the path cannot be resolved\n"
+            }
         })
     }
 

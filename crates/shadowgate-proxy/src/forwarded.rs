@@ -38,6 +38,25 @@ pub(crate) fn bad_host(parts: &Parts) -> Option<&'static str> {
     }
 }
 
+/// Why a request head is refused before routing (a 400, never forwarded, never copied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefusedHead {
+    /// Its `Host` ([`bad_host`]); the text of the 400.
+    Host(&'static str),
+    /// Its path ([`crate::path`]).
+    Path(crate::path::BadPath),
+}
+
+/// The checks every request head passes before it is routed, in order: its `Host`
+/// ([`bad_host`]), then its path, whose dot segments are resolved in place so that what is
+/// routed, forwarded and copied is one path (docs/operations.md, "The request head", "Paths").
+pub(crate) fn check_head(parts: &mut Parts) -> Result<(), RefusedHead> {
+    if let Some(reason) = bad_host(parts) {
+        return Err(RefusedHead::Host(reason));
+    }
+    crate::path::normalise_uri(&mut parts.uri).map_err(RefusedHead::Path)
+}
+
 /// Joins several `cookie` fields (h2 splits them, RFC 9113 §8.2.3) into the one `cookie` header
 /// an HTTP/1.1 upstream and target expect, separated by `"; "`. Allocates only when there are
 /// several.

@@ -65,19 +65,16 @@ pub mod fuzzing {
     }
 
     /// Prepares a request head as a listener does before the mirror and the upstream see it:
-    /// `Host` checked, the path normalised, then the forwarding headers of a client at `peer`
-    /// (on TLS when `tls`), marks removed unless `trust_marks`. `Err` is the 400's text of a
-    /// refused head.
+    /// the checks before routing (`Host`, the path normalised), then the forwarding headers of a
+    /// client at `peer` (on TLS when `tls`), marks removed unless `trust_marks`. `Err` says why
+    /// a head was refused (a 400).
     pub fn prepare(
         parts: &mut http::request::Parts,
         peer: std::net::SocketAddr,
         tls: bool,
         trust_marks: bool,
-    ) -> Result<(), &'static str> {
-        if let Some(reason) = crate::forwarded::bad_host(parts) {
-            return Err(reason);
-        }
-        crate::path::normalise_uri(&mut parts.uri).map_err(|_| "bad path")?;
+    ) -> Result<(), String> {
+        crate::forwarded::check_head(parts).map_err(|why| format!("{why:?}"))?;
         let mut req = http::Request::from_parts(std::mem::replace(parts, empty_parts()), ());
         crate::forwarded::Peer::new(peer, tls).prepare(&mut req, false, trust_marks);
         *parts = req.into_parts().0;

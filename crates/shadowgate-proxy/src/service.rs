@@ -19,7 +19,7 @@ use tower::Service;
 use crate::answer::Answer;
 use crate::body::ProxyBody;
 use crate::forward::ForwardFuture;
-use crate::forwarded::{bad_host, Peer};
+use crate::forwarded::{check_head, Peer};
 use crate::router::Action;
 use crate::stack::SharedStack;
 use crate::stack::Stack;
@@ -50,15 +50,10 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
         let start = Instant::now();
         let stack = self.stack.load_full();
         let (mut parts, body) = req.into_parts();
-        // Before routing: a route may match on the host, and the primary and the copy must see
-        // one host (docs/operations.md, "The request head").
-        if let Some(reason) = bad_host(&parts) {
-            return ResponseFuture::ready(Answer::bad_request(reason), start, stack, None);
-        }
-        // Dot segments are resolved before the route is matched, so what is routed, forwarded
-        // and copied is one path (docs/operations.md, "Paths").
-        if let Err(why) = crate::path::normalise_uri(&mut parts.uri) {
-            return ResponseFuture::ready(Answer::bad_path(why), start, stack, None);
+        // Before routing: a route may match on the host and the path, and the primary and the
+        // copy must see one host and one path.
+        if let Err(refused) = check_head(&mut parts) {
+            return ResponseFuture::ready(Answer::refused_head(refused), start, stack, None);
         }
         let Some((index, route)) = stack.router.route(&parts) else {
             return ResponseFuture::ready(Answer::no_route(), start, stack, None);

@@ -75,7 +75,7 @@ impl Throttle {
             if peers.len() >= MAX_PEERS {
                 // Never a blocked peer: a flood of addresses must not lift a block.
                 let oldest = (peers.iter())
-                    .filter(|(_, p)| p.blocked_until.is_none_or(|u| u <= now))
+                    .filter(|(_, p)| !p.blocked_until.is_some_and(|u| u > now))
                     .min_by_key(|(_, p)| p.since)
                     .map(|(ip, _)| *ip);
                 match oldest {
@@ -212,7 +212,7 @@ mod tests {
         }
         for i in 0..(MAX_PEERS as u32 + 100) {
             t.failed(
-                IpAddr::from((i + 1 << 8).to_be_bytes()),
+                IpAddr::from(((i + 1) << 8).to_be_bytes()),
                 now + Duration::from_millis(1),
             );
         }
