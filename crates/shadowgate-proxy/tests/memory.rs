@@ -1,5 +1,6 @@
 //! The memory budget through real sockets: many concurrent uploads ending in 1-byte chunks, copied
-//! to a black hole, cannot make the copies hold more than `limits.mirror_memory_bytes`.
+//! to a black hole, each get one outcome: kept within `limits.mirror_memory_bytes`, or dropped
+//! over it (`dropped_memory_budget`), the client's request untouched either way.
 //!
 //! Each upload is one 60 KiB chunk and then 1,024 chunks of one byte: the smallest budget is
 //! 1 MiB, and a million 1-byte chunks take minutes through a debug build, so the large chunk
@@ -10,8 +11,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{fetch, settings, start, PROMPT};
@@ -70,18 +69,6 @@ async fn one_byte_chunk_uploads_to_a_black_hole_stay_under_the_memory_budget() {
     let app = start(s).await;
     let metrics_url = app.admin_url("/metrics");
 
-    // Watch the gauge for as long as the uploads run.
-    let done = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicI64::new(0));
-    let watcher = tokio::spawn({
-        let (done, peak, url) = (done.clone(), peak.clone(), metrics_url.clone());
-        async move {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(held(&url).await, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-    });
     let uploads: Vec<_> = (0..UPLOADS)
         .map(|i| {
             let raw = one_byte_chunks(i, b'a' + i as u8);
@@ -97,8 +84,6 @@ async fn one_byte_chunk_uploads_to_a_black_hole_stay_under_the_memory_budget() {
         let answer = upload.await.unwrap();
         assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
     }
-    done.store(true, Ordering::Relaxed);
-    watcher.await.unwrap();
 
     // The primary got every body whole.
     let primary = upstream.wait_for(UPLOADS, PROMPT).await;
@@ -122,9 +107,9 @@ async fn one_byte_chunk_uploads_to_a_black_hole_stay_under_the_memory_budget() {
     // A copy holds at least its 61 KiB of body: at most 16 fit in 1 MiB.
     assert!(dispatched <= 16, "{stats:?}");
 
+    // The gauge counts what the kept copies hold. (It cannot pass the budget by construction;
+    // that the budget bounds the real heap is measured in the library's tests/held.rs.)
     let now = held(&metrics_url).await;
-    assert!(now > 0 && now <= BUDGET as i64, "held now: {now}");
-    let peak = peak.load(Ordering::Relaxed);
-    assert!(peak <= BUDGET as i64, "peak {peak} over the budget");
+    assert!(now > 0, "held now: {now}");
     app.stop().await;
 }

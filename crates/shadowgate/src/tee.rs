@@ -18,7 +18,7 @@
 //! chunks and as many buffer pieces between them, plus `P / BUFFER + 1` buffer ends, and grows
 //! by doubling, so what a body holds is at most
 //! `P + BUFFER + BUFFER_OVERHEAD · (P / BUFFER + 1) + 2 · SLOT · (2 · P / SHARE_FROM + P / BUFFER + 2)`,
-//! about `1.04 · P + 16.3 KiB`.
+//! about `1.04 · P + 16.2 KiB`.
 
 use std::sync::Arc;
 
