@@ -139,7 +139,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other(format!("{path:?} is not a file path")))?;
-    let (tmp, mut file) = create_temporary(&dir, name)?;
+    let (tmp, mut file) = create_temporary(&dir, name, &mut || fastrand::u64(..))?;
     let written = (|| {
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -158,13 +158,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// even once; several mean something is wrong).
 const TEMPORARY_TRIES: usize = 8;
 
-/// Creates `.NAME.tmp.RANDOM` in `dir`, new (never an existing file or a symlink), owner-only.
-fn create_temporary(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
+/// Creates `.NAME.tmp.RANDOM` in `dir`, new (never an existing file or a symlink), owner-only;
+/// `random` draws each try's RANDOM.
+fn create_temporary(
+    dir: &Path,
+    name: &std::ffi::OsStr,
+    random: &mut dyn FnMut() -> u64,
+) -> io::Result<(PathBuf, File)> {
     let mut last = None;
     for _ in 0..TEMPORARY_TRIES {
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
-        tmp_name.push(format!(".tmp.{:016x}", fastrand::u64(..)));
+        tmp_name.push(format!(".tmp.{:016x}", random()));
         let tmp = dir.join(tmp_name);
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
@@ -248,6 +253,28 @@ mod tests {
         for name in &planted {
             assert!(fs::symlink_metadata(dir.join(name)).unwrap().is_symlink());
         }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A symlink planted at the very name drawn for the temporary file is not written through:
+    /// the file is created new (`O_EXCL`), so that name is refused and the next one is drawn.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_drawn_name_is_refused_and_another_name_is_drawn() {
+        let dir = temp_dir("drawn");
+        let victim = dir.join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let planted = dir.join(format!(".state.json.tmp.{:016x}", 7));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let mut draws = [7u64, 8].into_iter();
+        let (tmp, mut file) = create_temporary(&dir, "state.json".as_ref(), &mut || {
+            draws.next().unwrap_or(9)
+        })
+        .unwrap();
+        file.write_all(b"new").unwrap();
+        assert_eq!(tmp, dir.join(format!(".state.json.tmp.{:016x}", 8)));
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(fs::symlink_metadata(&planted).unwrap().is_symlink());
         fs::remove_dir_all(dir).unwrap();
     }
 
