@@ -17,7 +17,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
-use shadowgate::{remove_hop_by_hop, ClientAddr, TeeBody};
+use shadowgate::{remove_fixed_hop_by_hop, remove_hop_by_hop, ClientAddr, TeeBody};
 use tokio::time::Timeout;
 
 use crate::answer::Answer;
@@ -72,7 +72,9 @@ impl tower::Service<Request<TeeBody<Incoming>>> for Forward {
         };
         let upgrade = upgrade::take(&mut req);
         let (mut parts, body) = req.into_parts();
-        remove_hop_by_hop(&mut parts.headers);
+        // The headers `Connection` names went before the proxy added its own
+        // (`forwarded::Peer::prepare`); only the fixed ones are left to remove.
+        remove_fixed_hop_by_hop(&mut parts.headers);
         if let Some(upgrade) = &upgrade {
             upgrade.restore_headers(&mut parts.headers);
         }

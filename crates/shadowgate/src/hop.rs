@@ -26,6 +26,13 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 /// no header, and only other names are collected.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     remove_connection_named(headers);
+    remove_fixed_hop_by_hop(headers);
+}
+
+/// Removes the fixed hop-by-hop headers, `Connection` included, without reading `Connection`:
+/// for a head whose `Connection`-named headers [`remove_connection_named`] removed already
+/// (the proxy does that first thing on every request), so `Connection` is not parsed twice.
+pub fn remove_fixed_hop_by_hop(headers: &mut HeaderMap) {
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }

@@ -94,7 +94,9 @@ pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};
 pub use future::ResponseFuture;
 pub use header::{parse_header, parse_header_name};
 pub use histogram::{DurationHistogram, HistogramSnapshot};
-pub use hop::{is_protected, is_upgrade, remove_connection_named, remove_hop_by_hop};
+pub use hop::{
+    is_protected, is_upgrade, remove_connection_named, remove_fixed_hop_by_hop, remove_hop_by_hop,
+};
 pub use host::HostMode;
 pub use layer::{MirrorLayer, MirrorLayerBuilder};
 pub use mark::{take_mirror_marks, ArrivedAsCopy};
