@@ -160,6 +160,33 @@ async fn an_idle_tunnel_is_closed_at_the_idle_timeout() {
     app.stop().await;
 }
 
+/// Traffic keeps a tunnel open past the idle timeout: the timeout counts from the last byte,
+/// not from the upgrade.
+#[tokio::test]
+async fn a_tunnel_with_traffic_outlives_the_idle_timeout() {
+    let upstream = UpgradeEchoServer::start().await.unwrap();
+    let mut s = settings(&[upstream.url()]);
+    s.limits.idle_timeout = Duration::from_secs(1);
+    let app = start(s).await;
+
+    let mut stream = tunnel(app.addr).await;
+    let mut echoed = Vec::new();
+    // 2.5 s of traffic, a byte every 200 ms: well past the 1 s timeout, never 1 s quiet.
+    for i in 0..12u8 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let byte = [b'a' + i];
+        stream.write_all(&byte).await.unwrap();
+        read_until(&mut stream, &mut echoed, &byte).await;
+    }
+    assert_eq!(echoed.len(), 12, "{echoed:?}");
+    // Then quiet: closed.
+    assert!(
+        closed_by_the_proxy(&mut stream).await,
+        "an idle tunnel stayed open"
+    );
+    app.stop().await;
+}
+
 /// At shutdown a tunnel gets `shutdown_timeout` to finish, then is closed (it used to outlive
 /// the proxy's shutdown).
 #[tokio::test]
