@@ -62,6 +62,7 @@ mod budget;
 mod builder;
 mod circuit;
 mod client;
+pub mod compare;
 mod copy;
 mod error;
 mod future;
