@@ -6,12 +6,14 @@
 //! Not yet wired to the layer: verdicts are the work in progress of README's "Not yet".
 
 pub mod diff;
+pub mod document;
 pub mod endpoint;
 pub mod pointer;
 pub mod shape;
 pub mod verdict;
 
 pub use diff::{diff, ArrayMode, Difference, Kind, Rules, Tolerance};
+pub use document::{compare, Side, VOLATILE};
 pub use endpoint::{endpoint, Template};
 pub use pointer::{escape, Glob};
 pub use shape::{masked, shape, Shape};
