@@ -10,6 +10,7 @@ pub mod document;
 pub mod endpoint;
 pub mod pointer;
 pub mod shape;
+pub mod tally;
 pub mod verdict;
 
 pub use diff::{diff, ArrayMode, Difference, Kind, Rules, Tolerance};
@@ -17,4 +18,5 @@ pub use document::{compare, Side, VOLATILE};
 pub use endpoint::{endpoint, Template};
 pub use pointer::{escape, Glob};
 pub use shape::{masked, shape, Shape};
+pub use tally::{Bounds, EndpointCounts, FieldCounts, Pair, Tally};
 pub use verdict::{diffy, Evidence, Rule, Verdict};
