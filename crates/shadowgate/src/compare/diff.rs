@@ -381,12 +381,20 @@ mod tests {
 
     use super::*;
 
+    /// The differences as (pointer, field, kind), sorted.
     fn diffs(p: Value, s: Value, rules: &Rules) -> Vec<(String, String, Kind)> {
         let mut out = Vec::new();
         diff(&p, &s, rules, "/body", "/body", &mut out);
-        out.into_iter()
-            .map(|d| (d.pointer, d.field, d.kind))
-            .collect()
+        sorted(
+            out.into_iter()
+                .map(|d| (d.pointer, d.field, d.kind))
+                .collect(),
+        )
+    }
+
+    fn sorted(mut want: Vec<(String, String, Kind)>) -> Vec<(String, String, Kind)> {
+        want.sort();
+        want
     }
 
     fn one(pointer: &str, field: &str, kind: Kind) -> (String, String, Kind) {
@@ -397,16 +405,14 @@ mod tests {
     fn members_values_types_and_numbers_by_value() {
         let p = json!({"a": 1, "b": "x", "c": true, "gone": 1, "n": 2, "t": 3});
         let s = json!({"a": 1.0, "b": "y", "c": true, "new": 1, "n": 3, "t": "3"});
-        let mut got = diffs(p, s, &Rules::default());
-        got.sort();
-        let mut want = vec![
+        let got = diffs(p, s, &Rules::default());
+        let want = sorted(vec![
             one("/body/b", "/body/b", Kind::Value),
             one("/body/gone", "/body/gone", Kind::Missing),
             one("/body/n", "/body/n", Kind::Value),
             one("/body/t", "/body/t", Kind::Type),
             one("/body/new", "/body/new", Kind::Extra),
-        ];
-        want.sort();
+        ]);
         assert_eq!(got, want);
     }
 
@@ -442,16 +448,14 @@ mod tests {
         };
         let p = json!({"tags": ["a", "b", "c"], "items": [{"id": 1, "v": 1}, {"id": 2, "v": 2}, {"id": 3}]});
         let s = json!({"tags": ["c", "a", "d"], "items": [{"id": 2, "v": 7}, {"id": 1, "v": 1}, {"id": 4}]});
-        let mut got = diffs(p, s, &rules);
-        got.sort();
-        let mut want = vec![
+        let got = diffs(p, s, &rules);
+        let want = sorted(vec![
             one("/body/tags/1", "/body/tags/*", Kind::Missing),
             one("/body/tags/2", "/body/tags/*", Kind::Extra),
             one("/body/items/1/v", "/body/items/*/v", Kind::Value),
             one("/body/items/2", "/body/items/*", Kind::Missing),
             one("/body/items/2", "/body/items/*", Kind::Extra),
-        ];
-        want.sort();
+        ]);
         assert_eq!(got, want);
     }
 
