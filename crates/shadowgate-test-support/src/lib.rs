@@ -17,6 +17,8 @@
 //! - [`client`]: HTTP/1.1 and h2c clients for the test side.
 //! - [`eventually`]: the bounded wait for a condition (no polling loops in tests).
 //! - [`streamed_body`]: a body written chunk by chunk, for proving that bodies stream.
+//! - [`generator`]: a labelled service (noise, and regressions of known kind and rate) for
+//!   testing verdicts.
 //! - [`raw_exchange`]: a raw TCP client, and [`read_head`], for tests that need exact bytes on
 //!   the wire.
 
@@ -24,6 +26,7 @@ mod accept;
 mod blackhole;
 mod body;
 pub mod client;
+pub mod generator;
 mod raw;
 mod recorded;
 mod recording;
