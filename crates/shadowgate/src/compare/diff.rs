@@ -238,7 +238,7 @@ fn ordered(
             &mut inner,
         );
     }
-    if p.len() == s.len() && !inner.is_empty() && unmatched(p, s).is_empty() {
+    if p.len() == s.len() && !inner.is_empty() && unmatched_both(p, s).0.is_empty() {
         // The same elements, another order: one difference, not one per element.
         out.push(whole(Kind::Order));
         return;
@@ -334,11 +334,6 @@ fn keyed(
             shadow: Some(sv.clone()),
         });
     }
-}
-
-/// The elements of `p` without an equal partner in `s` (each partner used once).
-fn unmatched<'a>(p: &'a [Value], s: &[Value]) -> Vec<(usize, &'a Value)> {
-    unmatched_both(p, s).0
 }
 
 /// The unmatched elements of each side, with their indices.
