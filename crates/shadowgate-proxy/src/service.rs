@@ -14,6 +14,7 @@ use std::time::Instant;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
+use shadowgate::CaptureBody;
 use tower::Service;
 
 use crate::answer::Answer;
@@ -42,7 +43,7 @@ impl ProxyService {
 }
 
 impl hyper::service::Service<Request<Incoming>> for ProxyService {
-    type Response = Response<ProxyBody>;
+    type Response = Response<CaptureBody<ProxyBody>>;
     type Error = Infallible;
     type Future = ResponseFuture;
 
@@ -128,7 +129,7 @@ impl ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<ProxyBody>, Infallible>;
+    type Output = Result<Response<CaptureBody<ProxyBody>>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -137,12 +138,15 @@ impl Future for ResponseFuture {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
-            StateProj::Ready { response } => ready!(Pin::new(response).poll(cx)),
+            StateProj::Ready { response } => {
+                ready!(Pin::new(response).poll(cx)).map(CaptureBody::new)
+            }
         };
         let metrics = this.stack.router.metrics(*this.route);
         metrics.response(response.status());
         response
             .body_mut()
+            .get_mut()
             .time(*this.start, metrics.duration.clone());
         Poll::Ready(Ok(response))
     }

@@ -49,12 +49,14 @@ impl Body for Chunks {
 }
 
 /// The primary: reads the body to its end (as a proxy would stream it) and answers.
-async fn primary<B: Body<Data = Bytes>>(req: Request<B>) -> Result<Response<()>, Infallible> {
+async fn primary<B: Body<Data = Bytes>>(
+    req: Request<B>,
+) -> Result<Response<http_body_util::Empty<Bytes>>, Infallible> {
     let mut body = std::pin::pin!(req.into_body());
     while let Some(frame) = body.frame().await {
         drop(frame);
     }
-    Ok(Response::new(()))
+    Ok(Response::new(http_body_util::Empty::new()))
 }
 
 fn get() -> Request<Chunks> {

@@ -48,7 +48,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .build()?;
-    let service = ServiceBuilder::new().layer(mirror.clone()).service(app);
+    // axum serves `Response<axum::body::Body>`: the mirror's response body (the primary's,
+    // passed through a `CaptureBody`) is boxed back into one.
+    let service = ServiceBuilder::new()
+        .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))
+        .layer(mirror.clone())
+        .service(app);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, tower::make::Shared::new(service)).await });

@@ -8,6 +8,7 @@ use async_channel::TrySendError;
 use http::HeaderValue;
 use tokio::time::Instant;
 
+use crate::compare::pairing::Slot;
 use crate::copy::{CopyChunks, CopyHead};
 use crate::handle::TargetHandle;
 use crate::outcome::Outcome;
@@ -32,6 +33,8 @@ pub(crate) enum Step<'a> {
     Dispatch {
         head: &'a Arc<CopyHead>,
         body: Option<CopyChunks>,
+        /// The comparison slots the copy's answer goes to.
+        slots: Vec<Slot>,
     },
 }
 
@@ -80,7 +83,7 @@ impl TargetHandle {
             Step::Streaming { len } => {
                 (len > self.config.max_body_bytes).then_some(Outcome::DroppedBodyTooLarge)
             }
-            Step::Dispatch { head, body } => {
+            Step::Dispatch { head, body, slots } => {
                 if !self.circuit.admit() {
                     return Some(Outcome::DroppedCircuitOpen);
                 }
@@ -91,6 +94,7 @@ impl TargetHandle {
                     head: head.clone(),
                     body,
                     dispatched_at: Instant::now(),
+                    slots,
                 };
                 match self.tx.try_send(job) {
                     Ok(()) => None,
@@ -129,7 +133,11 @@ mod tests {
     }
 
     fn dispatch(head: &Arc<CopyHead>) -> Step<'_> {
-        Step::Dispatch { head, body: None }
+        Step::Dispatch {
+            head,
+            body: None,
+            slots: Vec::new(),
+        }
     }
 
     static ID: HeaderValue = HeaderValue::from_static("id");

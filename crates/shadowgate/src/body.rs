@@ -149,7 +149,7 @@ mod tests {
                 .build()
                 .unwrap();
             let (handle, queue, events) = detached(config);
-            handles.push(handle);
+            handles.push(crate::tee::Pending::new(handle));
             targets.push(Target { queue, events });
         }
         let held = Reservation::new(&budget, 0).unwrap();

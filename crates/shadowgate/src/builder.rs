@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::Method;
 
 use crate::circuit::{DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
+use crate::compare::config::{CompareConfig, Control};
 use crate::error::{Field, InvalidValue, Problem, TargetError};
 use crate::header::{parse_header, parse_header_name};
 use crate::host::HostMode;
@@ -37,6 +38,7 @@ pub struct TargetBuilder {
     circuit_failures: u32,
     circuit_retry_after: Duration,
     routed: bool,
+    compare: Option<CompareConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +78,7 @@ impl TargetBuilder {
             circuit_failures: DEFAULT_CIRCUIT_FAILURES,
             circuit_retry_after: DEFAULT_CIRCUIT_RETRY_AFTER,
             routed: false,
+            compare: None,
         }
     }
 
@@ -202,6 +205,12 @@ impl TargetBuilder {
         self
     }
 
+    /// Compares the target's answers with the primary's (docs/verdicts.md).
+    pub fn compare(mut self, compare: CompareConfig) -> Self {
+        self.compare = Some(compare);
+        self
+    }
+
     /// Checks every setting and reports every bad one, each with its [`Field`].
     pub fn build(self) -> Result<TargetConfig, TargetError> {
         let mut problems = Vec::new();
@@ -239,12 +248,21 @@ impl TargetBuilder {
         let remove_headers: Vec<_> = (self.remove_headers.iter().enumerate())
             .filter_map(|(i, n)| take(p, Field::RemoveHeader(i), parse_header_name(n)))
             .collect();
+        let name = self.name.unwrap_or_else(|| self.url.clone());
+        let compare = self.compare.as_ref().and_then(|c| c.check(p));
+        if let Some(Control::Target(control)) = compare.as_ref().and_then(|c| c.control()) {
+            if *control == name {
+                p.push(Problem {
+                    field: Field::Compare("control".into()),
+                    error: InvalidValue::quoted(control, "is this target itself"),
+                });
+            }
+        }
         let (Some(target_url), Some(sample), Some(host), true) =
             (target_url, sample, host, problems.is_empty())
         else {
             return Err(TargetError { problems });
         };
-        let name = self.name.unwrap_or_else(|| self.url.clone());
         Ok(TargetConfig {
             name: name.into(),
             url: self.url.into(),
@@ -264,6 +282,7 @@ impl TargetBuilder {
             circuit_failures: self.circuit_failures,
             circuit_retry_after: self.circuit_retry_after,
             routed: self.routed,
+            compare,
         })
     }
 }

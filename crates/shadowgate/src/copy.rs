@@ -68,6 +68,21 @@ impl CopyHead {
         std::mem::size_of::<CopyHead>() + path + fields
     }
 
+    /// The method.
+    pub(crate) fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The path and query as the client sent them.
+    pub(crate) fn path_and_query(&self) -> &PathAndQuery {
+        &self.path_and_query
+    }
+
+    /// The headers as the client sent them.
+    pub(crate) fn headers(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+
     /// The head, holding `held` for as long as it lives.
     pub(crate) fn held(mut self, held: Reservation) -> Self {
         self.held = Some(held);

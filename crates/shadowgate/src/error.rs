@@ -17,6 +17,9 @@ pub enum BuildError {
     /// The TLS client configuration could not be built.
     #[error("TLS client setup failed: {0}")]
     Tls(String),
+    /// The comparator thread could not be started.
+    #[error("the comparator thread could not be started: {0}")]
+    Thread(String),
 }
 
 /// A value that a setting cannot take: the value as given and why. Its text reads
@@ -83,6 +86,8 @@ pub enum Field {
     AddHeader(String),
     /// A header removed from copies, by its position among the removals (from 0).
     RemoveHeader(usize),
+    /// A comparison setting, by its key (`sample`, `ignore[2]`, …).
+    Compare(String),
 }
 
 impl fmt::Display for Field {
@@ -100,6 +105,7 @@ impl fmt::Display for Field {
             Field::CircuitRetryAfter => f.write_str("circuit retry_after"),
             Field::AddHeader(name) => write!(f, "add_header {name:?}"),
             Field::RemoveHeader(i) => write!(f, "remove_header[{i}]"),
+            Field::Compare(key) => write!(f, "compare {key}"),
         }
     }
 }

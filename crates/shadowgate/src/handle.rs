@@ -8,6 +8,7 @@ use async_channel::Sender;
 
 use crate::circuit::Circuit;
 use crate::client::build_client;
+use crate::compare::book::Book;
 use crate::observer::Observer;
 use crate::policy::Policy;
 use crate::rate::RateLimit;
@@ -22,6 +23,8 @@ pub(crate) struct TargetHandle {
     pub(crate) rate: Option<RateLimit>,
     pub(crate) circuit: Arc<Circuit>,
     pub(crate) observer: Observer,
+    /// The target's comparison, when it is on.
+    pub(crate) compare: Option<Arc<Book>>,
 }
 
 impl std::fmt::Debug for TargetHandle {
@@ -41,7 +44,15 @@ impl TargetHandle {
             env.metrics.for_target(&config.name),
             env.hook.clone(),
         );
-        let handle = TargetHandle::new(config, tx, observer);
+        let mut handle = TargetHandle::new(config, tx, observer);
+        handle.compare = (handle.config.compare.clone()).map(|comparison| {
+            Arc::new(Book::new(
+                handle.config.name.clone(),
+                comparison,
+                env.compare.clone(),
+                env.metrics.for_compare(&handle.config.name),
+            ))
+        });
         let client = build_client(env.tls.clone(), &handle.config);
         Worker::new(
             handle.config.clone(),
@@ -49,6 +60,7 @@ impl TargetHandle {
             client,
             handle.circuit.clone(),
             handle.observer.clone(),
+            env.budget.clone(),
         )
         .spawn(env);
         Arc::new(handle)
@@ -74,6 +86,7 @@ impl TargetHandle {
             config,
             tx,
             observer,
+            compare: None,
         }
     }
 

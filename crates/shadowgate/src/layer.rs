@@ -10,7 +10,12 @@ use tower_layer::Layer;
 
 use crate::budget::{Budget, DEFAULT_MEMORY_BUDGET};
 use crate::client::default_tls;
+use crate::compare::book::CompareEnv;
+use crate::compare::comparator::{self, COMPARE_QUEUE};
+use crate::compare::report::{CompareReport, FieldReport, OnCompare, Sample};
+use crate::compare::rules::IgnoreRule;
 use crate::error::BuildError;
+use crate::error::InvalidValue;
 use crate::metrics::MirrorMetrics;
 use crate::outcome::OnOutcome;
 use crate::registry::{Registry, ShutdownReport};
@@ -31,6 +36,7 @@ pub struct MirrorLayerBuilder {
     targets: Vec<TargetConfig>,
     metrics: Option<MirrorMetrics>,
     hook: Arc<dyn OnOutcome>,
+    compare_hook: Arc<dyn OnCompare>,
     tls: Option<rustls::ClientConfig>,
     memory_budget: usize,
 }
@@ -64,6 +70,12 @@ impl MirrorLayerBuilder {
         self
     }
 
+    /// Calls `hook` for every compared copy's result and differences (see [`OnCompare`]).
+    pub fn on_compare(mut self, hook: impl OnCompare) -> Self {
+        self.compare_hook = Arc::new(hook);
+        self
+    }
+
     /// The TLS client configuration for `https://` targets (default: webpki roots).
     pub fn tls_client_config(mut self, tls: rustls::ClientConfig) -> Self {
         self.tls = Some(tls);
@@ -88,7 +100,14 @@ impl MirrorLayerBuilder {
             None => default_tls()?,
         };
         let metrics = self.metrics.unwrap_or_default();
+        let (queue, jobs) = async_channel::bounded(COMPARE_QUEUE);
+        comparator::start(jobs).map_err(|e| BuildError::Thread(e.to_string()))?;
         let env = WorkerEnv {
+            compare: CompareEnv {
+                queue,
+                hook: self.compare_hook,
+                rules: Arc::default(),
+            },
             budget: Budget::new(self.memory_budget, metrics.memory.clone()),
             metrics,
             hook: self.hook,
@@ -111,6 +130,7 @@ impl MirrorLayer {
             targets: Vec::new(),
             metrics: None,
             hook: Arc::new(()),
+            compare_hook: Arc::new(()),
             tls: None,
             memory_budget: DEFAULT_MEMORY_BUDGET,
         }
@@ -157,6 +177,52 @@ impl MirrorLayer {
     /// The settings of the target of this name.
     pub fn target_config(&self, name: &str) -> Option<TargetConfig> {
         self.registry.config(name)
+    }
+
+    /// Every comparing target's report (`GET /compare`), by target name.
+    pub fn compare_reports(&self) -> Vec<CompareReport> {
+        (self.registry.targets.load().iter())
+            .filter_map(|t| t.compare.as_ref().map(|b| b.report()))
+            .collect()
+    }
+
+    /// The fields of `endpoint` of `target` with at least one difference
+    /// (`GET /compare/fields`); `None` when the target does not compare or the endpoint has no
+    /// pairs.
+    pub fn compare_fields(&self, target: &str, endpoint: &str) -> Option<Vec<FieldReport>> {
+        self.registry.book(target)?.fields(endpoint)
+    }
+
+    /// A kept sample pair, from whichever target kept it.
+    pub fn compare_sample(&self, id: u64) -> Option<std::sync::Arc<Sample>> {
+        (self.registry.targets.load().iter())
+            .find_map(|t| t.compare.as_ref().and_then(|b| b.sample(id)))
+    }
+
+    /// Every kept sample pair of `target`, oldest first; `None` when it does not compare.
+    pub fn compare_samples(&self, target: &str) -> Option<Vec<std::sync::Arc<Sample>>> {
+        Some(self.registry.book(target)?.samples())
+    }
+
+    /// Clears `target`'s comparison counts and samples; false when it does not compare.
+    pub fn compare_reset(&self, target: &str) -> bool {
+        self.registry.book(target).map(|b| b.reset()).is_some()
+    }
+
+    /// Adds a run-time ignore rule to `target` (which need not exist yet); `Ok(false)` when it
+    /// was there already. A bad glob or endpoint, or a full list, is an error naming it.
+    pub fn compare_ignore(&self, target: &str, rule: IgnoreRule) -> Result<bool, InvalidValue> {
+        self.registry.compare_rules().add(target, rule)
+    }
+
+    /// Removes a run-time ignore rule; false when it was not there.
+    pub fn compare_unignore(&self, target: &str, rule: &IgnoreRule) -> bool {
+        self.registry.compare_rules().remove(target, rule)
+    }
+
+    /// Every target's run-time ignore rules.
+    pub fn compare_rules(&self) -> std::collections::BTreeMap<String, Vec<IgnoreRule>> {
+        self.registry.compare_rules().all()
     }
 
     /// Stops taking copies (later ones count as `dropped_shutdown`), gives the queued ones `grace`

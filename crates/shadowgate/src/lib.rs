@@ -91,6 +91,10 @@ pub use body::TeeBody;
 pub use budget::DEFAULT_MEMORY_BUDGET;
 pub use builder::TargetBuilder;
 pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
+pub use compare::{
+    CaptureBody, CompareConfig, CompareEvent, CompareReport, CompareResult, Control, IgnoreRule,
+    OnCompare,
+};
 pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};
 pub use future::ResponseFuture;
 pub use header::{parse_header, parse_header_name};

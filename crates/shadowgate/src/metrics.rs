@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::compare::CompareResult;
 use crate::histogram::{DurationHistogram, HistogramSnapshot};
 use crate::outcome::{status_index, Outcome, STATUS_CLASSES};
 
@@ -22,6 +23,9 @@ const QUEUE_DEPTH: &str = "mirror_queue_depth";
 const IN_FLIGHT: &str = "mirror_in_flight";
 const CIRCUIT_STATE: &str = "mirror_circuit_state";
 const MEMORY: &str = "mirror_memory_bytes";
+const COMPARE_RESULTS: &str = "compare_results";
+const COMPARE_REGRESSIONS: &str = "compare_regressions";
+const COMPARE_DURATION: &str = "compare_duration_seconds";
 
 /// One series of a metric family as it is now, read from its handle: what the text exposition
 /// shows as one line (a histogram as its lines). For callers that want the numbers rather than
@@ -77,6 +81,12 @@ struct TargetStatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetResultLabels {
+    target: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetLabels {
     target: String,
 }
@@ -93,6 +103,9 @@ pub struct MirrorMetrics {
     queue_depth: Family<TargetLabels, Gauge>,
     in_flight: Family<TargetLabels, Gauge>,
     circuit_state: Family<TargetLabels, Gauge>,
+    compare_results: Family<TargetResultLabels, Counter>,
+    compare_regressions: Family<TargetLabels, Gauge>,
+    compare_duration: Family<TargetLabels, DurationHistogram>,
     /// The bytes every copy holds now: the layer's memory budget counts in this gauge itself
     /// (`budget.rs`), so layers built with one `MirrorMetrics` share one count.
     pub(crate) memory: Gauge,
@@ -141,7 +154,42 @@ impl MirrorMetrics {
             "Bytes held by copies (heads, bodies, their overhead), counted against the memory budget",
             m.memory.clone(),
         );
+        registry.register(
+            COMPARE_RESULTS,
+            "Compared copies per target and result",
+            m.compare_results.clone(),
+        );
+        registry.register(
+            COMPARE_REGRESSIONS,
+            "Fields currently judged a regression, per target",
+            m.compare_regressions.clone(),
+        );
+        registry.register(
+            COMPARE_DURATION,
+            "Time the comparator spent on one pair, per target",
+            m.compare_duration.clone(),
+        );
         m
+    }
+
+    /// Resolves the comparison handles of one target (done once, when it is built).
+    pub(crate) fn for_compare(&self, target: &str) -> CompareMetrics {
+        let result = |r: CompareResult| {
+            self.compare_results
+                .get_or_create(&TargetResultLabels {
+                    target: target.to_owned(),
+                    result: r.as_str(),
+                })
+                .clone()
+        };
+        let labels = TargetLabels {
+            target: target.to_owned(),
+        };
+        CompareMetrics {
+            results: Arc::new(CompareResult::ALL.map(result)),
+            regressions: self.compare_regressions.get_or_create(&labels).clone(),
+            duration: self.compare_duration.get_or_create(&labels).clone(),
+        }
     }
 
     /// Resolves every handle for one target (done once, when the target is built).
@@ -202,6 +250,14 @@ impl MirrorMetrics {
         self.queue_depth.remove(&labels);
         self.in_flight.remove(&labels);
         self.circuit_state.remove(&labels);
+        self.compare_regressions.remove(&labels);
+        self.compare_duration.remove(&labels);
+        for r in CompareResult::ALL {
+            self.compare_results.remove(&TargetResultLabels {
+                target: owned(),
+                result: r.as_str(),
+            });
+        }
         self.targets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -254,6 +310,20 @@ impl MirrorMetrics {
             SeriesValue::Gauge(self.memory.get()),
         ));
         all
+    }
+}
+
+/// One target's comparison handles.
+#[derive(Clone, Debug)]
+pub(crate) struct CompareMetrics {
+    results: Arc<[Counter; CompareResult::ALL.len()]>,
+    pub(crate) regressions: Gauge,
+    pub(crate) duration: DurationHistogram,
+}
+
+impl CompareMetrics {
+    pub(crate) fn result(&self, result: CompareResult) {
+        self.results[result.index()].inc();
     }
 }
 

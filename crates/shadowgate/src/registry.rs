@@ -59,6 +59,18 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The comparison of the target of this name, if it compares.
+    pub(crate) fn book(&self, name: &str) -> Option<Arc<crate::compare::book::Book>> {
+        (self.targets.load().iter())
+            .find(|t| *t.config.name == *name)
+            .and_then(|t| t.compare.clone())
+    }
+
+    /// The layer's run-time ignore rules.
+    pub(crate) fn compare_rules(&self) -> &crate::compare::rules::RuntimeRules {
+        &self.env.compare.rules
+    }
+
     /// The layer's memory budget.
     pub(crate) fn budget(&self) -> &Arc<crate::budget::Budget> {
         &self.env.budget

@@ -4,17 +4,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::Request;
+use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
 use crate::body::TeeBody;
+use crate::compare::capture::CaptureBody;
 use crate::future::ResponseFuture;
 use crate::registry::Registry;
 use crate::tee;
 
 /// Wraps a service: every request goes to it unchanged (its body as a [`TeeBody`]), and
-/// sampled requests are also copied to the shadow targets.
+/// sampled requests are also copied to the shadow targets. Its response is the service's, its
+/// body passed through a [`CaptureBody`] that keeps it for a comparison when one is on.
 #[derive(Clone, Debug)]
 pub struct Mirror<S> {
     inner: S,
@@ -43,12 +45,13 @@ impl<S> Mirror<S> {
     }
 }
 
-impl<S, B> Service<Request<B>> for Mirror<S>
+impl<S, B, RB> Service<Request<B>> for Mirror<S>
 where
-    S: Service<Request<TeeBody<B>>>,
+    S: Service<Request<TeeBody<B>>, Response = Response<RB>>,
     B: Body<Data = Bytes>,
+    RB: Body<Data = Bytes>,
 {
-    type Response = S::Response;
+    type Response = Response<CaptureBody<RB>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -60,7 +63,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         let targets = self.registry.targets.load();
-        let tee = tee::start(
+        let started = tee::start(
             self.registry.budget(),
             &targets,
             &mut parts,
@@ -68,7 +71,7 @@ where
             self.select.as_deref(),
         );
         drop(targets);
-        let req = Request::from_parts(parts, TeeBody::new(body, tee));
-        ResponseFuture::new(self.inner.call(req))
+        let req = Request::from_parts(parts, TeeBody::new(body, started.tee));
+        ResponseFuture::new(self.inner.call(req), started.keeper)
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::header::{HeaderName, HeaderValue};
 use http::Method;
 
+use crate::compare::config::Comparison;
 use crate::host::HostMode;
 use crate::policy::{SampleBy, SampleRatio};
 use crate::url::TargetUrl;
@@ -62,6 +63,7 @@ pub struct TargetConfig {
     pub(crate) circuit_failures: u32,
     pub(crate) circuit_retry_after: Duration,
     pub(crate) routed: bool,
+    pub(crate) compare: Option<Arc<Comparison>>,
 }
 
 impl TargetConfig {
@@ -154,6 +156,11 @@ impl TargetConfig {
     /// [`crate::TargetBuilder::routed`]).
     pub fn routed(&self) -> bool {
         self.routed
+    }
+
+    /// The target's comparison, if it is on.
+    pub fn compare(&self) -> Option<&Comparison> {
+        self.compare.as_deref()
     }
 }
 

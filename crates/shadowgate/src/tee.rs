@@ -27,7 +27,12 @@ use http::request::Parts;
 use http_body::Body;
 
 use crate::admit::Step;
+use tokio::time::Instant;
+
 use crate::budget::{Budget, Reservation};
+use crate::compare::capture::Keeper;
+use crate::compare::config::Control;
+use crate::compare::pairing::{Pairing, Slot};
 use crate::copy::{CopyChunks, CopyHead};
 use crate::handle::TargetHandle;
 use crate::hop::is_upgrade_parts;
@@ -47,64 +52,91 @@ pub(crate) const SLOT: usize = std::mem::size_of::<Bytes>();
 /// The fewest slots the chunk list grows by.
 const MIN_SLOTS: usize = 8;
 
+/// What the request path starts for a request: the tee of the copies that wait for its body,
+/// and the keeper of the primary's answer when a copy is compared.
+#[derive(Debug, Default)]
+pub(crate) struct Started {
+    pub(crate) tee: Option<Box<Tee>>,
+    pub(crate) keeper: Option<Box<Keeper>>,
+}
+
+/// A copy on its way: its target, and the comparison slots its answer is reported to.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) target: Arc<TargetHandle>,
+    pub(crate) slots: Vec<Slot>,
+}
+
+impl Pending {
+    pub(crate) fn new(target: Arc<TargetHandle>) -> Self {
+        Self {
+            target,
+            slots: Vec::new(),
+        }
+    }
+}
+
 /// Samples the request for every target in `targets` that `select` names; dispatches the copies
-/// that need no body at once and returns the tee for those that wait for it. Allocates nothing
-/// when no target samples the request.
+/// that need no body at once and returns the tee for those that wait for it, and the keeper
+/// of the primary's answer when a copy is compared. Allocates nothing when no target samples
+/// the request.
 pub(crate) fn start<B: Body>(
     budget: &Arc<Budget>,
     targets: &[Arc<TargetHandle>],
     parts: &mut Parts,
     body: &B,
     select: Option<&[Box<str>]>,
-) -> Option<Box<Tee>> {
-    let mut sampled: Vec<Arc<TargetHandle>> = Vec::new();
+) -> Started {
+    let mut sampled: Vec<Pending> = Vec::new();
     for t in targets {
         if t.selected_by(select) && t.policy.admits(parts) {
-            sampled.push(t.clone());
+            sampled.push(Pending::new(t.clone()));
         }
     }
     if sampled.is_empty() {
-        return None;
+        return Started::default();
     }
     let request_id = ensure_request_id(&mut parts.headers);
     if arrived_as_copy(parts) {
         // A copy is never copied again (docs/contract.md, "The copy"): mirrors that point at
         // each other, or at their own listener, send each request around once, not forever.
-        for t in &sampled {
-            t.observer.record(Outcome::SkippedLoop, Some(&request_id));
+        for p in &sampled {
+            p.target
+                .observer
+                .record(Outcome::SkippedLoop, Some(&request_id));
         }
-        return None;
+        return Started::default();
     }
     let upgrade = is_upgrade_parts(&parts.method, &parts.headers);
     let bodiless = body.is_end_stream();
     let announced = body.size_hint().lower();
+    let sampled_step = |t: &TargetHandle| Step::Sampled {
+        upgrade,
+        now: bodiless || !t.config.body,
+        announced,
+    };
     // The drops that need no copy go first, so that an overloaded target costs no head capture.
-    sampled.retain(|t| {
-        let now = bodiless || !t.config.body;
-        t.admit(
-            Step::Sampled {
-                upgrade,
-                now,
-                announced,
-            },
-            &request_id,
-        )
-    });
+    sampled.retain(|p| p.target.admit(sampled_step(&p.target), &request_id));
     if sampled.is_empty() {
-        return None;
+        return Started::default();
     }
     let Some(held) = Reservation::new(budget, CopyHead::cost(parts)) else {
         over_budget(&sampled, &request_id);
-        return None;
+        return Started::default();
     };
     let head = Arc::new(CopyHead::capture(parts, request_id).held(held));
-    sampled.retain(|t| {
-        let now = bodiless || !t.config.body;
+    let keeper = match upgrade {
+        true => None,
+        false => pair(budget, targets, &mut sampled, &head, &sampled_step),
+    };
+    sampled.retain_mut(|p| {
+        let now = bodiless || !p.target.config.body;
         if now {
-            t.admit(
+            p.target.admit(
                 Step::Dispatch {
                     head: &head,
                     body: None,
+                    slots: std::mem::take(&mut p.slots),
                 },
                 &head.request_id,
             );
@@ -112,20 +144,67 @@ pub(crate) fn start<B: Body>(
         !now
     });
     if sampled.is_empty() {
-        return None;
+        return Started { tee: None, keeper };
     }
-    let cost = std::mem::size_of::<Tee>() + sampled.capacity() * std::mem::size_of::<usize>();
+    let cost = std::mem::size_of::<Tee>() + sampled.capacity() * std::mem::size_of::<Pending>();
     let Some(held) = Reservation::new(budget, cost) else {
         over_budget(&sampled, &head.request_id);
-        return None;
+        return Started { tee: None, keeper };
     };
-    Some(Box::new(Tee::new(head, sampled, held)))
+    Started {
+        tee: Some(Box::new(Tee::new(head, sampled, held))),
+        keeper,
+    }
+}
+
+/// Starts a pairing for each sampled copy that its target compares (docs/verdicts.md,
+/// "Flow"): the copy carries the shadow's slot, the control's copy the control's (the control
+/// target gets the request even when its own sample passed it by), and the returned keeper
+/// the primary's. A control that cannot be sent, or no longer exists, fails its slot.
+fn pair(
+    budget: &Arc<Budget>,
+    targets: &[Arc<TargetHandle>],
+    sampled: &mut Vec<Pending>,
+    head: &Arc<CopyHead>,
+    sampled_step: &dyn Fn(&TargetHandle) -> Step<'static>,
+) -> Option<Box<Keeper>> {
+    let mut primary = Vec::new();
+    for i in 0..sampled.len() {
+        let Some(book) = &sampled[i].target.compare else {
+            continue;
+        };
+        if !(book.comparison.compares(head.method()) && book.comparison.sampled()) {
+            continue;
+        }
+        let control = book.comparison.control.clone();
+        let (p, s, c) = Pairing::start(book.clone(), head.clone(), control.is_some());
+        primary.push(p);
+        sampled[i].slots.push(s);
+        let (Some(Control::Target(name)), Some(c)) = (control, c) else {
+            continue;
+        };
+        if let Some(p) = sampled.iter_mut().find(|p| *p.target.config.name == *name) {
+            p.slots.push(c);
+        } else if let Some(t) = targets.iter().find(|t| *t.config.name == *name) {
+            if t.admit(sampled_step(t), &head.request_id) {
+                sampled.push(Pending {
+                    target: t.clone(),
+                    slots: vec![c],
+                });
+            }
+        }
+    }
+    if primary.is_empty() {
+        return None;
+    }
+    Keeper::new(budget, primary, Instant::now()).map(Box::new)
 }
 
 /// Records `dropped_memory_budget` for each of `targets`.
-fn over_budget(targets: &[Arc<TargetHandle>], request_id: &http::HeaderValue) {
-    for t in targets {
-        t.observer
+fn over_budget(copies: &[Pending], request_id: &http::HeaderValue) {
+    for p in copies {
+        p.target
+            .observer
             .record(Outcome::DroppedMemoryBudget, Some(request_id));
     }
 }
@@ -134,7 +213,7 @@ fn over_budget(targets: &[Arc<TargetHandle>], request_id: &http::HeaderValue) {
 #[derive(Debug)]
 pub(crate) struct Tee {
     head: Arc<CopyHead>,
-    pending: Vec<Arc<TargetHandle>>,
+    pending: Vec<Pending>,
     chunks: Vec<Bytes>,
     /// The buffer small chunks are copied into: its filled part joins `chunks` before the next
     /// shared chunk, or when it is full.
@@ -146,11 +225,7 @@ pub(crate) struct Tee {
 
 impl Tee {
     /// `held` already covers the tee itself.
-    pub(crate) fn new(
-        head: Arc<CopyHead>,
-        pending: Vec<Arc<TargetHandle>>,
-        held: Reservation,
-    ) -> Self {
+    pub(crate) fn new(head: Arc<CopyHead>, pending: Vec<Pending>, held: Reservation) -> Self {
         Self {
             head,
             pending,
@@ -168,7 +243,7 @@ impl Tee {
         let len = self.len;
         let request_id = &self.head.request_id;
         self.pending
-            .retain(|t| t.admit(Step::Streaming { len }, request_id));
+            .retain(|p| p.target.admit(Step::Streaming { len }, request_id));
         if self.pending.is_empty() {
             return false;
         }
@@ -189,11 +264,12 @@ impl Tee {
             len: self.len,
             held: self.held.take().map(Arc::new),
         };
-        for target in std::mem::take(&mut self.pending) {
-            target.admit(
+        for p in std::mem::take(&mut self.pending) {
+            p.target.admit(
                 Step::Dispatch {
                     head: &self.head,
                     body: Some(body.clone()),
+                    slots: p.slots,
                 },
                 &self.head.request_id,
             );
@@ -268,8 +344,8 @@ impl Tee {
 impl Drop for Tee {
     /// Copies still pending here never got their whole body.
     fn drop(&mut self) {
-        for target in &self.pending {
-            target
+        for p in &self.pending {
+            p.target
                 .observer
                 .record(Outcome::DroppedBodyIncomplete, Some(&self.head.request_id));
         }
@@ -315,7 +391,7 @@ mod tests {
         let (handle, queue, events) = detached(config);
         let held = Reservation::new(&budget, 0).unwrap();
         Fixture {
-            tee: Tee::new(head, vec![handle], held),
+            tee: Tee::new(head, vec![Pending::new(handle)], held),
             budget,
             queue,
             events,

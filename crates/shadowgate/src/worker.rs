@@ -14,6 +14,9 @@ use tokio_util::task::TaskTracker;
 use crate::budget::Budget;
 use crate::circuit::Circuit;
 use crate::client::CopyClient;
+use crate::compare::book::CompareEnv;
+use crate::compare::capture::Keeper;
+use crate::compare::pairing::Slot;
 use crate::copy::{build_request, CopyBody, CopyChunks, CopyHead};
 use crate::metrics::MirrorMetrics;
 use crate::observer::Observer;
@@ -27,6 +30,8 @@ pub(crate) struct Job {
     pub(crate) body: Option<CopyChunks>,
     /// When it was admitted: its timeout counts from here, queue wait included.
     pub(crate) dispatched_at: Instant,
+    /// The comparison slots its answer goes to (none: the answer is read and thrown away).
+    pub(crate) slots: Vec<Slot>,
 }
 
 /// The layer-wide things a target's workers are started with. The registry owns one; a target
@@ -42,6 +47,8 @@ pub(crate) struct WorkerEnv {
     pub(crate) runtime: tokio::runtime::Handle,
     /// What every copy of the layer holds, together.
     pub(crate) budget: Arc<Budget>,
+    /// What the targets' comparisons share.
+    pub(crate) compare: CompareEnv,
 }
 
 /// What every worker of one target shares.
@@ -51,6 +58,8 @@ pub(crate) struct Worker {
     client: CopyClient,
     config: TargetConfig,
     observer: Observer,
+    /// The layer's memory budget, charged for the answers kept for comparison.
+    budget: Arc<Budget>,
 }
 
 impl Worker {
@@ -60,6 +69,7 @@ impl Worker {
         client: CopyClient,
         circuit: Arc<Circuit>,
         observer: Observer,
+        budget: Arc<Budget>,
     ) -> Self {
         Self {
             circuit,
@@ -67,6 +77,7 @@ impl Worker {
             client,
             config,
             observer,
+            budget,
         }
     }
 
@@ -111,7 +122,7 @@ impl Worker {
     }
 
     /// Sends one copy and records its terminal outcome.
-    async fn send(&self, job: Job) {
+    async fn send(&self, mut job: Job) {
         let deadline = job.dispatched_at + self.config.timeout;
         let request_id = job.head.request_id.clone();
         let request_id = &request_id;
@@ -141,7 +152,11 @@ impl Worker {
         // budget then covers the built request's own headers for as long as they are held.
         let in_flight = InFlight::enter(&self.observer.metrics.in_flight);
         let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, self.round_trip(req)).await;
+        let keeper = match job.slots.is_empty() {
+            true => None,
+            false => Keeper::new(&self.budget, std::mem::take(&mut job.slots), started),
+        };
+        let result = tokio::time::timeout_at(deadline, self.round_trip(req, keeper)).await;
         let elapsed = started.elapsed();
         drop(in_flight);
         // Given back before the outcome is counted, so whoever sees the outcome sees it freed.
@@ -166,16 +181,32 @@ impl Worker {
         }
     }
 
-    /// Sends the copy and reads its response to the end, discarding it.
+    /// Sends the copy and reads its response to the end: kept by `keeper` for comparison,
+    /// else discarded. A keeper dropped before the end fails its slots.
     async fn round_trip(
         &self,
         req: http::Request<CopyBody>,
+        mut keeper: Option<Keeper>,
     ) -> Result<http::StatusCode, Box<dyn std::error::Error + Send + Sync>> {
         let resp = self.client.request(req).await?;
         let status = resp.status();
+        if keeper
+            .as_mut()
+            .is_some_and(|k| !k.head(status, resp.headers()))
+        {
+            keeper = None;
+        }
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
-            frame?;
+            let frame = frame?;
+            if let (Some(k), Some(data)) = (keeper.as_mut(), frame.data_ref()) {
+                if !k.push(data) {
+                    keeper = None;
+                }
+            }
+        }
+        if let Some(k) = keeper {
+            k.finish();
         }
         Ok(status)
     }
@@ -228,7 +259,11 @@ mod tests {
         ));
         let client = build_client(default_tls().unwrap(), &config);
         let (_, rx) = async_channel::bounded(1);
-        (Worker::new(config, rx, client, circuit, observer), events)
+        let budget = Budget::new(usize::MAX, Default::default());
+        (
+            Worker::new(config, rx, client, circuit, observer, budget),
+            events,
+        )
     }
 
     fn job() -> Job {
@@ -237,6 +272,7 @@ mod tests {
             head: Arc::new(CopyHead::capture(&parts, HeaderValue::from_static("id"))),
             body: None,
             dispatched_at: Instant::now(),
+            slots: Vec::new(),
         }
     }
 

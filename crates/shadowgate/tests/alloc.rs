@@ -52,8 +52,10 @@ fn allocations_during(f: impl FnOnce()) -> usize {
 
 type Req = Request<TeeBody<Empty<Bytes>>>;
 
-fn ready_primary(_: Req) -> std::future::Ready<Result<Response<()>, Infallible>> {
-    std::future::ready(Ok(Response::new(())))
+fn ready_primary(
+    _: Req,
+) -> std::future::Ready<Result<Response<http_body_util::Empty<Bytes>>, Infallible>> {
+    std::future::ready(Ok(Response::new(http_body_util::Empty::new())))
 }
 
 #[test]

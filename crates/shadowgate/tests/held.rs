@@ -73,12 +73,14 @@ impl Body for OneByteAtATime {
 }
 
 /// The primary: reads the body frame by frame, keeping none of it.
-async fn drain(req: Request<TeeBody<OneByteAtATime>>) -> Result<Response<()>, Infallible> {
+async fn drain(
+    req: Request<TeeBody<OneByteAtATime>>,
+) -> Result<Response<http_body_util::Empty<Bytes>>, Infallible> {
     let mut body = req.into_body();
     while let Some(frame) = body.frame().await {
         drop(frame);
     }
-    Ok(Response::new(()))
+    Ok(Response::new(http_body_util::Empty::new()))
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -38,11 +38,13 @@ pub enum Kind {
     Text,
     /// A body that is neither JSON nor text, of another length or hash.
     Bytes,
+    /// Noticeably slower than the primary (the field `/latency`).
+    Slower,
 }
 
 impl Kind {
     /// The name used by the admin API: `value`, `type`, `missing`, `extra`, `length`, `order`,
-    /// `text`, `bytes`.
+    /// `text`, `bytes`, `slower`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Value => "value",
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Order => "order",
             Kind::Text => "text",
             Kind::Bytes => "bytes",
+            Kind::Slower => "slower",
         }
     }
 }

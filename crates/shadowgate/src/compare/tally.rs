@@ -43,8 +43,12 @@ impl Default for Bounds {
     }
 }
 
+/// The longest field kept by name; a longer one (a hostile target's keys) is counted as
+/// `/~other`.
+pub const MAX_FIELD_LEN: usize = 256;
+
 /// Counts for one (field, kind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FieldCounts {
     /// Pairs in which the shadow differed.
     pub differing: u64,
@@ -52,6 +56,8 @@ pub struct FieldCounts {
     pub masked: u64,
     /// Pairs in which the control differed from the primary.
     pub control_differing: u64,
+    /// Ids of kept samples that show it (at most a few; some may have been let go since).
+    pub samples: Vec<u64>,
 }
 
 /// Counts for one endpoint.
@@ -59,6 +65,8 @@ pub struct FieldCounts {
 pub struct EndpointCounts {
     /// Compared pairs.
     pub pairs: u64,
+    /// Pairs with at least one difference of the shadow's that was not masked.
+    pub differing_pairs: u64,
     /// Of those, the pairs the control answered too.
     pub control_pairs: u64,
     /// Per (field, kind).
@@ -114,16 +122,44 @@ impl Tally {
         }
     }
 
+    /// The endpoint `endpoint` is counted under: itself, or `~other` past the bound.
+    pub fn key_of<'a>(&self, endpoint: &'a str) -> &'a str {
+        if self.endpoints.contains_key(endpoint) || self.endpoints.len() < self.bounds.endpoints {
+            endpoint
+        } else {
+            OTHER_ENDPOINT
+        }
+    }
+
+    /// The (field, kind) `field` is counted under at the endpoint counted as `key`.
+    pub fn field_key(&self, key: &str, field: &str, kind: Kind) -> (String, Kind) {
+        match self.endpoints.get(key) {
+            Some(counts) => bounded(counts, self.bounds.fields, field, kind),
+            None => (field.to_owned(), kind),
+        }
+    }
+
+    /// The sample ids of a counted (field, kind).
+    pub fn samples(&self, key: &str, field: &str, kind: Kind) -> &[u64] {
+        (self.endpoints.get(key))
+            .and_then(|c| c.fields.get(&(field.to_owned(), kind)))
+            .map_or(&[], |c| &c.samples)
+    }
+
+    /// The sample ids of a (field, kind), to change.
+    pub fn samples_mut(&mut self, key: &str, field: &str, kind: Kind) -> &mut Vec<u64> {
+        let counts = self.endpoints.entry(key.to_owned()).or_default();
+        &mut counts
+            .fields
+            .entry((field.to_owned(), kind))
+            .or_default()
+            .samples
+    }
+
     /// Counts one compared pair, judging shapes at `now`.
     pub fn record(&mut self, pair: Pair<'_>, now: SystemTime) {
         let bounds = self.bounds;
-        let key = if self.endpoints.contains_key(pair.endpoint)
-            || self.endpoints.len() < bounds.endpoints
-        {
-            pair.endpoint
-        } else {
-            OTHER_ENDPOINT
-        };
+        let key = self.key_of(pair.endpoint);
         let counts = self.endpoints.entry(key.to_owned()).or_default();
         counts.pairs += 1;
         let status = (pair.primary_status, pair.shadow_status);
@@ -138,6 +174,7 @@ impl Tally {
         // Each (field, kind) once per pair, however many elements of an array differed, and
         // `/~other` once however many fields past the bound differed.
         let mut seen: HashSet<(String, Kind)> = HashSet::new();
+        let mut differing = false;
         for d in pair.shadow {
             let key = bounded(counts, bounds.fields, &d.field, d.kind);
             if !seen.insert(key.clone()) {
@@ -150,8 +187,10 @@ impl Tally {
                 c.masked += 1;
             } else {
                 c.differing += 1;
+                differing = true;
             }
         }
+        counts.differing_pairs += u64::from(differing);
         if let Some(control) = pair.control {
             counts.control_pairs += 1;
             let mut seen: HashSet<(String, Kind)> = HashSet::new();
@@ -173,6 +212,9 @@ impl Tally {
 /// The key of (`name`, `kind`) in `counts`: itself, or (`/~other`, `kind`) past the bound.
 fn bounded(counts: &EndpointCounts, bound: usize, name: &str, kind: Kind) -> (String, Kind) {
     let key = (name.to_owned(), kind);
+    if name.len() > MAX_FIELD_LEN {
+        return (OTHER_FIELD.to_owned(), kind);
+    }
     if counts.fields.contains_key(&key) || counts.fields.len() < bound {
         key
     } else {

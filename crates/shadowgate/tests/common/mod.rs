@@ -48,7 +48,10 @@ pub fn mirror(target: shadowgate::TargetBuilder) -> MirrorLayer {
 }
 
 /// Calls the layer directly with one request, as a server would.
-pub async fn call<B>(layer: &MirrorLayer, req: Request<B>) -> Response<Full<Bytes>>
+pub async fn call<B>(
+    layer: &MirrorLayer,
+    req: Request<B>,
+) -> Response<shadowgate::CaptureBody<Full<Bytes>>>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::fmt::Debug,
