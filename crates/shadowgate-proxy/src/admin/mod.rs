@@ -1,10 +1,12 @@
 //! The admin listener (docs/operations.md): `/targets` (list, add, remove runtime targets),
+//! `/compare` (the verdicts, docs/admin-api.md),
 //! `/metrics`, `/healthz`, `/readyz` and `/stats`, behind HTTP Basic auth when a users file is set
 //! (`/healthz` is always open). It runs on its own address, so the proxy listener never answers
 //! admin paths.
 
 mod auth;
 mod browser;
+mod compare;
 mod guard;
 pub(crate) mod query;
 mod state;
@@ -105,6 +107,9 @@ impl Admin {
         }
         match path {
             "/targets" => self.targets(req).await,
+            p if p == "/compare" || p.starts_with("/compare/") => {
+                compare::answer(&self.targets, req).await
+            }
             "/metrics" => only_get(req).unwrap_or_else(|| self.metrics()),
             "/readyz" => only_get(req).unwrap_or_else(|| {
                 if (self.ready)() {

@@ -7,7 +7,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use shadowgate::IgnoreRule;
 
 /// The format version written in the file.
 const VERSION: u32 = 1;
@@ -29,6 +32,16 @@ pub(crate) struct SavedTarget {
 struct StateDocument {
     version: u32,
     targets: Vec<SavedTarget>,
+    /// Run-time comparison ignore rules by target name (`PUT /compare/rules`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    compare_rules: BTreeMap<String, Vec<IgnoreRule>>,
+}
+
+/// What the state file holds.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Saved {
+    pub(crate) targets: Vec<SavedTarget>,
+    pub(crate) compare_rules: BTreeMap<String, Vec<IgnoreRule>>,
 }
 
 /// Why the state file could not be loaded (startup is refused; the file is left as it is).
@@ -84,11 +97,11 @@ impl StateFile {
         &self.path
     }
 
-    /// The saved targets; none when the file does not exist yet.
-    pub(crate) fn load(&self) -> Result<Vec<SavedTarget>, StateFileError> {
+    /// What the file holds; nothing when it does not exist yet.
+    pub(crate) fn load(&self) -> Result<Saved, StateFileError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Saved::default()),
             Err(source) => {
                 return Err(StateFileError::Read {
                     path: self.path.clone(),
@@ -111,14 +124,18 @@ impl StateFile {
                 format!("version {} is not {VERSION}", doc.version),
             ));
         }
-        Ok(doc.targets)
+        Ok(Saved {
+            targets: doc.targets,
+            compare_rules: doc.compare_rules,
+        })
     }
 
-    /// Replaces the file with these targets, atomically. Blocking: call it off the runtime.
-    pub(crate) fn save(&self, targets: Vec<SavedTarget>) -> io::Result<()> {
+    /// Replaces the file with `saved`, atomically. Blocking: call it off the runtime.
+    pub(crate) fn save(&self, saved: Saved) -> io::Result<()> {
         let doc = StateDocument {
             version: VERSION,
-            targets,
+            targets: saved.targets,
+            compare_rules: saved.compare_rules,
         };
         let mut bytes = serde_json::to_vec_pretty(&doc).map_err(io::Error::other)?;
         bytes.push(b'\n');
@@ -206,14 +223,27 @@ mod tests {
     fn saved_targets_load_back_and_no_temp_file_is_left() {
         let dir = temp_dir("roundtrip");
         let file = StateFile::new(dir.join("state.json"));
-        assert!(file.load().unwrap().is_empty(), "a missing file is empty");
-        let targets = vec![SavedTarget {
-            url: "http://127.0.0.1:1".into(),
-            persistent: true,
-            sample: Some(0.5),
-        }];
-        file.save(targets.clone()).unwrap();
-        assert_eq!(file.load().unwrap(), targets);
+        assert_eq!(
+            file.load().unwrap(),
+            Saved::default(),
+            "a missing file is empty"
+        );
+        let saved = Saved {
+            targets: vec![SavedTarget {
+                url: "http://127.0.0.1:1".into(),
+                persistent: true,
+                sample: Some(0.5),
+            }],
+            compare_rules: BTreeMap::from([(
+                "canary".to_owned(),
+                vec![IgnoreRule {
+                    ignore: "/body/at".into(),
+                    endpoint: Some("/api/{}".into()),
+                }],
+            )]),
+        };
+        file.save(saved.clone()).unwrap();
+        assert_eq!(file.load().unwrap(), saved);
         let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
         fs::remove_dir_all(dir).unwrap();
@@ -236,11 +266,14 @@ mod tests {
             std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
         }
         let file = StateFile::new(dir.join("state.json"));
-        let targets = vec![SavedTarget {
-            url: "http://127.0.0.1:1".into(),
-            persistent: false,
-            sample: None,
-        }];
+        let targets = Saved {
+            targets: vec![SavedTarget {
+                url: "http://127.0.0.1:1".into(),
+                persistent: false,
+                sample: None,
+            }],
+            compare_rules: BTreeMap::new(),
+        };
         file.save(targets.clone()).unwrap();
         file.save(targets.clone()).unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");

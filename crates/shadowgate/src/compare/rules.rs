@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::config::{check_glob, MAX_COMPARE_RULES};
 use super::diff::Kind;
@@ -13,11 +13,13 @@ use super::pointer::Glob;
 use crate::error::InvalidValue;
 
 /// One run-time ignore rule.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IgnoreRule {
     /// The pointer glob of the fields ignored.
     pub ignore: String,
     /// The endpoint it applies to; `None` is every endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
 }
 

@@ -11,9 +11,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use http::StatusCode;
-use shadowgate::{MirrorLayer, TargetBuilder, TargetConfig, TargetStats};
+use shadowgate::{IgnoreRule, MirrorLayer, TargetBuilder, TargetConfig, TargetStats};
 
-use super::state::{SavedTarget, StateFile, StateFileError};
+use super::state::{Saved, SavedTarget, StateFile, StateFileError};
 
 mod remover;
 
@@ -35,6 +35,14 @@ pub(crate) struct Refused {
 impl Refused {
     fn new(status: StatusCode, message: String) -> Self {
         Self { status, message }
+    }
+
+    fn bad_request(message: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn internal(message: String) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
 
@@ -91,7 +99,21 @@ impl RuntimeTargets {
         let Some(state) = &self.state else {
             return Ok(0);
         };
-        let mut saved = state.load()?;
+        let Saved {
+            targets: mut saved,
+            compare_rules,
+        } = state.load()?;
+        for (target, rules) in compare_rules {
+            for rule in rules {
+                self.mirror
+                    .compare_ignore(&target, rule.clone())
+                    .map_err(|e| StateFileError::Target {
+                        path: state.path().to_path_buf(),
+                        url: target.clone(),
+                        reason: format!("compare rule {:?}: {e}", rule.ignore),
+                    })?;
+            }
+        }
         // A file written before URLs were canonical may hold other forms.
         for t in &mut saved {
             t.url = canonical(&t.url);
@@ -318,12 +340,47 @@ impl RuntimeTargets {
         }
     }
 
+    /// The layer.
+    pub(crate) fn mirror(&self) -> &MirrorLayer {
+        &self.mirror
+    }
+
+    /// Adds (`add`) or removes a run-time comparison ignore rule of `target` and saves the
+    /// state file; all or nothing: a rule the file could not take is taken back.
+    pub(crate) async fn compare_rule(
+        &self,
+        target: &str,
+        rule: IgnoreRule,
+        add: bool,
+    ) -> Result<bool, Refused> {
+        let _changing = self.changes.lock().await;
+        let changed = if add {
+            (self.mirror.compare_ignore(target, rule.clone()))
+                .map_err(|e| Refused::bad_request(format!("ignore={e}")))?
+        } else {
+            self.mirror.compare_unignore(target, &rule)
+        };
+        if !changed {
+            return Ok(false);
+        }
+        if let Err(message) = self.save().await {
+            // Taken back, so the layer matches the file.
+            if add {
+                self.mirror.compare_unignore(target, &rule);
+            } else {
+                let _ = self.mirror.compare_ignore(target, rule);
+            }
+            return Err(Refused::internal(message));
+        }
+        Ok(true)
+    }
+
     /// Writes the book to the state file (off the runtime's workers). Hold `changes`.
     async fn save(&self) -> Result<(), String> {
         let Some(state) = self.state.clone() else {
             return Ok(());
         };
-        let saved: Vec<SavedTarget> = self
+        let targets: Vec<SavedTarget> = self
             .book()
             .iter()
             .map(|(url, e)| SavedTarget {
@@ -332,6 +389,10 @@ impl RuntimeTargets {
                 sample: e.sample,
             })
             .collect();
+        let saved = Saved {
+            targets,
+            compare_rules: self.mirror.compare_rules(),
+        };
         let path = state.path().to_path_buf();
         let written = tokio::task::spawn_blocking(move || state.save(saved)).await;
         match written {
