@@ -16,6 +16,7 @@ use crate::admin::{Admin, AdminService, AuthMetrics, Browsers, RuntimeTargets, S
 use crate::error::AppError;
 use crate::metrics::ProxyMetrics;
 use crate::reload::Reloader;
+use crate::replay::Replay;
 use crate::server::{self, Drain, Stop};
 use crate::service::ProxyService;
 use crate::settings::Settings;
@@ -54,7 +55,9 @@ impl App {
         let proxy_metrics = ProxyMetrics::register(&mut registry);
 
         let mirror_metrics = MirrorMetrics::register(&mut registry);
+        let replay = Replay::default();
         let mut mirror = MirrorLayer::builder()
+            .primary_replay(replay.clone())
             .metrics(mirror_metrics.clone())
             .memory_budget(settings.limits.mirror_memory_bytes);
         for target in &settings.mirrors {
@@ -66,7 +69,11 @@ impl App {
         let mirror = mirror.build()?;
         let tunnels = Tunnels::new(settings.limits.idle_timeout);
         let stack = match Stack::build(&settings, &mirror, &proxy_metrics, &tunnels) {
-            Ok(stack) => Arc::new(ArcSwap::from_pointee(stack)),
+            Ok(stack) => {
+                let stack: SharedStack = Arc::new(ArcSwap::from_pointee(stack));
+                replay.serve(stack.clone());
+                stack
+            }
             Err(e) => {
                 mirror.shutdown(std::time::Duration::ZERO).await;
                 return Err(e);

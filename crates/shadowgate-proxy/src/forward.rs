@@ -41,7 +41,25 @@ impl Forward {
     }
 }
 
-impl tower::Service<Request<TeeBody<Incoming>>> for Forward {
+/// A request body the forwarder can send: the client's (teed), or none (a `control =
+/// "primary"` replay, docs/verdicts.md).
+pub(crate) trait ForwardBody: Body {
+    fn upstream(self) -> UpstreamBody;
+}
+
+impl ForwardBody for TeeBody<Incoming> {
+    fn upstream(self) -> UpstreamBody {
+        UpstreamBody::Client { body: self }
+    }
+}
+
+impl ForwardBody for http_body_util::Empty<bytes::Bytes> {
+    fn upstream(self) -> UpstreamBody {
+        UpstreamBody::Empty
+    }
+}
+
+impl<B: ForwardBody> tower::Service<Request<B>> for Forward {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = ForwardFuture;
@@ -51,7 +69,7 @@ impl tower::Service<Request<TeeBody<Incoming>>> for Forward {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<TeeBody<Incoming>>) -> ForwardFuture {
+    fn call(&mut self, mut req: Request<B>) -> ForwardFuture {
         if req.method() == Method::CONNECT {
             return ForwardFuture::ready(connect_not_allowed());
         }
@@ -94,7 +112,7 @@ impl tower::Service<Request<TeeBody<Incoming>>> for Forward {
                 client,
             })
         });
-        let response = match send(&lease, parts, UpstreamBody::Client { body }) {
+        let response = match send(&lease, parts, body.upstream()) {
             Ok(response) => response,
             Err(e) => return ForwardFuture::ready(rescue_response(&e, &lease)),
         };

@@ -33,6 +33,7 @@ mod forwarded;
 mod metrics;
 mod path;
 mod reload;
+mod replay;
 mod rescue;
 mod router;
 mod server;

@@ -183,3 +183,80 @@ async fn the_compare_api_reports_fields_samples_rules_and_resets() {
     again.stop().await;
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A JSON server whose answers carry a counter of its own (noise between any two instances)
+/// and the plan under `plan_key`.
+async fn counting_server(plan_key: &'static str, from: u64) -> RecordingServer {
+    let counter = std::sync::atomic::AtomicU64::new(from);
+    let responder = Responder::new()
+        .header("content-type", "application/json")
+        .with_fn(move |_| {
+            let c = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let body = format!(r#"{{"{plan_key}":"pro","served":{c}}}"#);
+            Some((200, bytes::Bytes::from(body)))
+        });
+    RecordingServer::start_with(responder).await.unwrap()
+}
+
+#[tokio::test]
+async fn control_primary_replays_through_the_route_and_cancels_the_noise() {
+    let upstream = counting_server("plan", 0).await;
+    let canary = counting_server("tier", 100_000).await;
+    let mut s = settings(&[upstream.url()]);
+    s.mirrors.push(
+        shadowgate::TargetConfig::builder(canary.url())
+            .name("canary")
+            .compare(shadowgate::CompareConfig::new().control(shadowgate::Control::Primary))
+            .build()
+            .unwrap(),
+    );
+    let app = start(s).await;
+    let client = http1();
+    for i in 0..25 {
+        let mut req = Request::new(Default::default());
+        *req.uri_mut() = app.url(&format!("/api/users/{i}")).parse().unwrap();
+        assert_eq!(send(&client, req).await.status, 200);
+    }
+    eventually_async("25 compared pairs", || async {
+        let all = get_json(&app, "/compare").await;
+        match all[0]["pairs"].as_u64() == Some(25) {
+            true => Ok(()),
+            false => Err(all),
+        }
+    })
+    .await;
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 50, "each request, and its replay");
+    let replays = seen
+        .iter()
+        .filter(|r| r.headers.get("x-mirror").is_some())
+        .count();
+    assert_eq!(replays, 25, "replays are marked as copies");
+    let fields = get_json(&app, FIELDS).await;
+    let verdicts: Vec<_> = fields["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                f["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let verdict = |path: &str| {
+        verdicts
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {path} in {verdicts:?}"))
+    };
+    assert_eq!(verdict("/body/tier"), "regression");
+    assert_eq!(verdict("/body/plan"), "regression");
+    assert_eq!(
+        verdict("/body/served"),
+        "noise",
+        "two instances' counters differ as often"
+    );
+    app.stop().await;
+}

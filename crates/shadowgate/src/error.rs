@@ -17,6 +17,10 @@ pub enum BuildError {
     /// The TLS client configuration could not be built.
     #[error("TLS client setup failed: {0}")]
     Tls(String),
+    /// A target compares with `control = "primary"` but the layer has no
+    /// [`crate::MirrorLayerBuilder::primary_replay`] to send the replays.
+    #[error("target {0:?} compares with control = \"primary\", which needs a primary replay (MirrorLayerBuilder::primary_replay)")]
+    NoPrimaryReplay(String),
     /// The comparator thread could not be started.
     #[error("the comparator thread could not be started: {0}")]
     Thread(String),

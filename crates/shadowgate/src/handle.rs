@@ -61,6 +61,7 @@ impl TargetHandle {
             handle.circuit.clone(),
             handle.observer.clone(),
             env.budget.clone(),
+            env.compare.replay.clone(),
         )
         .spawn(env);
         Arc::new(handle)

@@ -12,6 +12,7 @@ use crate::budget::{Budget, DEFAULT_MEMORY_BUDGET};
 use crate::client::default_tls;
 use crate::compare::book::CompareEnv;
 use crate::compare::comparator::{self, COMPARE_QUEUE};
+use crate::compare::replay::PrimaryReplay;
 use crate::compare::report::{CompareReport, FieldReport, OnCompare, Sample};
 use crate::compare::rules::IgnoreRule;
 use crate::error::BuildError;
@@ -37,6 +38,7 @@ pub struct MirrorLayerBuilder {
     metrics: Option<MirrorMetrics>,
     hook: Arc<dyn OnOutcome>,
     compare_hook: Arc<dyn OnCompare>,
+    replay: Option<Arc<dyn PrimaryReplay>>,
     tls: Option<rustls::ClientConfig>,
     memory_budget: usize,
 }
@@ -76,6 +78,13 @@ impl MirrorLayerBuilder {
         self
     }
 
+    /// Sends the replays of targets whose comparison has `control = "primary"` (see
+    /// [`PrimaryReplay`]). Without one, such a target cannot be added.
+    pub fn primary_replay(mut self, replay: impl PrimaryReplay) -> Self {
+        self.replay = Some(Arc::new(replay));
+        self
+    }
+
     /// The TLS client configuration for `https://` targets (default: webpki roots).
     pub fn tls_client_config(mut self, tls: rustls::ClientConfig) -> Self {
         self.tls = Some(tls);
@@ -105,6 +114,7 @@ impl MirrorLayerBuilder {
         let env = WorkerEnv {
             compare: CompareEnv {
                 queue,
+                replay: self.replay,
                 hook: self.compare_hook,
                 rules: Arc::default(),
             },
@@ -131,6 +141,7 @@ impl MirrorLayer {
             metrics: None,
             hook: Arc::new(()),
             compare_hook: Arc::new(()),
+            replay: None,
             tls: None,
             memory_budget: DEFAULT_MEMORY_BUDGET,
         }

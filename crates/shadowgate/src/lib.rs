@@ -93,7 +93,7 @@ pub use builder::TargetBuilder;
 pub use circuit::{CircuitState, DEFAULT_CIRCUIT_FAILURES, DEFAULT_CIRCUIT_RETRY_AFTER};
 pub use compare::{
     CaptureBody, CompareConfig, CompareEvent, CompareReport, CompareResult, Control, IgnoreRule,
-    OnCompare,
+    OnCompare, PrimaryReplay,
 };
 pub use error::{BuildError, Field, InvalidValue, Problem, TargetError};
 pub use future::ResponseFuture;

@@ -45,6 +45,9 @@ impl Registry {
         if let Some(name) = crate::target::duplicate_name(configs.iter().map(|t| t.name())) {
             return Err(BuildError::DuplicateTarget(name.to_owned()));
         }
+        for config in &configs {
+            check_replay(&env, config)?;
+        }
         let registry = Registry {
             targets: ArcSwap::from_pointee(Vec::new()),
             needs_client_addr: AtomicBool::new(false),
@@ -115,6 +118,7 @@ impl Registry {
         if taken(&self.targets.load()) {
             return Err(BuildError::DuplicateTarget(name.to_string()));
         }
+        check_replay(&self.env, &config)?;
         let started = TargetHandle::start(config, &self.env);
         let mut added = false;
         self.targets.rcu(|targets| {
@@ -197,4 +201,14 @@ impl Registry {
         }
         ShutdownReport { drained }
     }
+}
+
+/// A target that compares with `control = "primary"` needs the layer's replay.
+fn check_replay(env: &WorkerEnv, config: &TargetConfig) -> Result<(), BuildError> {
+    let primary = (config.compare())
+        .is_some_and(|c| c.control() == Some(&crate::compare::config::Control::Primary));
+    if primary && env.compare.replay.is_none() {
+        return Err(BuildError::NoPrimaryReplay(config.name().to_owned()));
+    }
+    Ok(())
 }

@@ -180,9 +180,16 @@ fn pair(
         let (p, s, c) = Pairing::start(book.clone(), head.clone(), control.is_some());
         primary.push(p);
         sampled[i].slots.push(s);
-        let (Some(Control::Target(name)), Some(c)) = (control, c) else {
-            continue;
+        let name = match (control, c) {
+            (Some(Control::Target(name)), Some(c)) => (name, c),
+            (Some(Control::Primary), Some(c)) => {
+                // Sent by this copy's worker, beside the copy.
+                sampled[i].slots.push(c.for_replay());
+                continue;
+            }
+            _ => continue,
         };
+        let (name, c) = name;
         if let Some(p) = sampled.iter_mut().find(|p| *p.target.config.name == *name) {
             p.slots.push(c);
         } else if let Some(t) = targets.iter().find(|t| *t.config.name == *name) {

@@ -17,6 +17,7 @@ use crate::client::CopyClient;
 use crate::compare::book::CompareEnv;
 use crate::compare::capture::Keeper;
 use crate::compare::pairing::Slot;
+use crate::compare::replay::PrimaryReplay;
 use crate::copy::{build_request, CopyBody, CopyChunks, CopyHead};
 use crate::metrics::MirrorMetrics;
 use crate::observer::Observer;
@@ -60,6 +61,8 @@ pub(crate) struct Worker {
     observer: Observer,
     /// The layer's memory budget, charged for the answers kept for comparison.
     budget: Arc<Budget>,
+    /// Sends `control = "primary"` replays.
+    replay: Option<Arc<dyn PrimaryReplay>>,
 }
 
 impl Worker {
@@ -70,6 +73,7 @@ impl Worker {
         circuit: Arc<Circuit>,
         observer: Observer,
         budget: Arc<Budget>,
+        replay: Option<Arc<dyn PrimaryReplay>>,
     ) -> Self {
         Self {
             circuit,
@@ -78,6 +82,7 @@ impl Worker {
             config,
             observer,
             budget,
+            replay,
         }
     }
 
@@ -152,12 +157,20 @@ impl Worker {
         // budget then covers the built request's own headers for as long as they are held.
         let in_flight = InFlight::enter(&self.observer.metrics.in_flight);
         let started = Instant::now();
-        let keeper = match job.slots.is_empty() {
+        let (replay, slots): (Vec<Slot>, Vec<Slot>) = std::mem::take(&mut job.slots)
+            .into_iter()
+            .partition(Slot::is_replay);
+        let keeper = match slots.is_empty() {
             true => None,
-            false => Keeper::new(&self.budget, std::mem::take(&mut job.slots), started),
+            false => Keeper::new(&self.budget, slots, started),
         };
-        let result = tokio::time::timeout_at(deadline, self.round_trip(req, keeper)).await;
-        let elapsed = started.elapsed();
+        let shadow = async {
+            let result = tokio::time::timeout_at(deadline, self.round_trip(req, keeper)).await;
+            (result, started.elapsed())
+        };
+        // A `control = "primary"` replay goes beside the copy, under the same deadline.
+        let ((result, elapsed), ()) =
+            tokio::join!(shadow, self.replay(&job.head, replay, deadline));
         drop(in_flight);
         // Given back before the outcome is counted, so whoever sees the outcome sees it freed.
         drop(job);
@@ -178,6 +191,40 @@ impl Worker {
                 self.observer
                     .record_event(event(Outcome::TimedOut, None, Some(elapsed)));
             }
+        }
+    }
+
+    /// Sends the replay to the primary for `slots` (none: nothing to do) and keeps its answer;
+    /// a replay that fails or passes `deadline` fails the slots.
+    async fn replay(&self, head: &CopyHead, slots: Vec<Slot>, deadline: Instant) {
+        if slots.is_empty() {
+            return;
+        }
+        let (Some(replay), Some(req)) = (&self.replay, crate::compare::replay::request(head))
+        else {
+            return; // Dropped, the slots report the control as failed.
+        };
+        let started = Instant::now();
+        let Some(mut keeper) = Keeper::new(&self.budget, slots, started) else {
+            return;
+        };
+        let exchange = async {
+            let resp = replay.replay(req).await.ok()?;
+            if !keeper.head(resp.status(), resp.headers()) {
+                return None;
+            }
+            let mut body = resp.into_body();
+            while let Some(frame) = body.frame().await {
+                if let Some(data) = frame.ok()?.data_ref() {
+                    if !keeper.push(data) {
+                        return None;
+                    }
+                }
+            }
+            Some(())
+        };
+        if let Ok(Some(())) = tokio::time::timeout_at(deadline, exchange).await {
+            keeper.finish();
         }
     }
 
@@ -261,7 +308,7 @@ mod tests {
         let (_, rx) = async_channel::bounded(1);
         let budget = Budget::new(usize::MAX, Default::default());
         (
-            Worker::new(config, rx, client, circuit, observer, budget),
+            Worker::new(config, rx, client, circuit, observer, budget, None),
             events,
         )
     }

@@ -370,3 +370,96 @@ async fn a_gzipped_answer_is_compared_decoded() {
     let got = results(&layer, "canary", 1).await;
     assert_eq!(got["equal"], 1, "{got:?}");
 }
+
+#[tokio::test]
+async fn control_primary_replays_the_request_to_the_primary_as_a_live_a_a_test() {
+    // The "primary's upstream" for the replays: another instance of the primary's version,
+    // whose counter differs from the in-process primary's, as two instances' would.
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(5_000));
+    let served = move |n: u64| {
+        let c = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!(r#"{{"id":{n},"plan":"pro","name":"user {n}","served":{c}}}"#)
+    };
+    let again = json_server(served).await;
+    let canary_counter = Arc::new(std::sync::atomic::AtomicU64::new(9_000));
+    let canary = json_server(move |n| {
+        let c = canary_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!(r#"{{"id":{n},"tier":"pro","name":"user {n}","served":{c}}}"#)
+    })
+    .await;
+    let base = again.url();
+    let replayed: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
+    let seen = replayed.clone();
+    let replay =
+        move |req: Request<http_body_util::Empty<Bytes>>| -> shadowgate::compare::ReplayFuture {
+            seen.lock().unwrap().push(req.headers().clone());
+            let uri = format!("{base}{}", req.uri());
+            Box::pin(async move {
+                let client = http1();
+                let mut out = get(&uri);
+                *out.method_mut() = req.method().clone();
+                let resp = client.request(out).await?;
+                Ok(resp.map(|b| b.map_err(|e| e.into()).boxed_unsync()))
+            })
+        };
+    let layer = MirrorLayer::builder()
+        .target(target(
+            &canary.url(),
+            "canary",
+            CompareConfig::new().control(Control::Primary),
+        ))
+        .primary_replay(replay)
+        .build()
+        .unwrap();
+    // The primary here has no counter: give the replay's difference a field to show in.
+    let addr = serve(layer.clone()).await;
+    send(addr, (0..30).map(|i| format!("/api/users/{i}"))).await;
+    let results = results(&layer, "canary", 30).await;
+    assert_eq!(results["different"], 30, "{results:?}");
+    assert_eq!(
+        again.count(),
+        30,
+        "every compared request was replayed once"
+    );
+    let headers = replayed.lock().unwrap().clone();
+    assert!(
+        headers.iter().all(|h| h["x-mirror"] == "1"),
+        "replays are marked"
+    );
+    let fields = layer.compare_fields("canary", "/api/users/{}").unwrap();
+    let verdicts: BTreeMap<_, _> = fields
+        .iter()
+        .map(|f| ((f.path.as_str(), f.kind), f.verdict))
+        .collect();
+    assert_eq!(verdicts[&("/body/tier", "extra")], "regression");
+    assert_eq!(verdicts[&("/body/plan", "missing")], "regression");
+    // The primary has no `served`; the replay adds it as often as the canary: noise.
+    assert_eq!(verdicts[&("/body/served", "extra")], "noise", "{fields:?}");
+    assert_eq!(report(&layer, "canary").control.as_deref(), Some("primary"));
+}
+
+#[tokio::test]
+async fn control_primary_needs_a_replay_and_only_reads() {
+    let canary = json_server(|n| user(n, "plan")).await;
+    let err = MirrorLayer::builder()
+        .target(target(
+            &canary.url(),
+            "canary",
+            CompareConfig::new().control(Control::Primary),
+        ))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("needs a primary replay"), "{err}");
+    let err = TargetConfig::builder(canary.url())
+        .compare(
+            CompareConfig::new()
+                .control(Control::Primary)
+                .methods([http::Method::GET, http::Method::POST]),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"compare control: "primary" replays only GET and HEAD, but methods is ["GET", "POST"]"#
+    );
+}

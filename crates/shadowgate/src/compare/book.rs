@@ -21,6 +21,7 @@ use super::document::{compare, Side};
 use super::endpoint::endpoint;
 use super::latency::{slower, Latency};
 use super::pairing::{Answer, Resolved};
+use super::replay::PrimaryReplay;
 use super::report::{
     rfc3339, CompareEvent, CompareReport, EndpointReport, FieldReport, LatencyReport, OnCompare,
     Sample, StatusCount, VerdictCounts,
@@ -59,6 +60,8 @@ impl Job {
 #[derive(Clone)]
 pub(crate) struct CompareEnv {
     pub(crate) queue: Sender<Job>,
+    /// Sends `control = "primary"` replays, when the server gave one.
+    pub(crate) replay: Option<Arc<dyn PrimaryReplay>>,
     pub(crate) hook: Arc<dyn OnCompare>,
     pub(crate) rules: Arc<RuntimeRules>,
 }

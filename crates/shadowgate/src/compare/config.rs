@@ -163,6 +163,23 @@ impl CompareConfig {
                 InvalidValue::new(self.max_body_bytes.to_string(), why),
             );
         }
+        let replays = |m: &Method| *m == Method::GET || *m == Method::HEAD;
+        if self.control == Some(Control::Primary)
+            && (self.methods.is_empty() || !self.methods.iter().all(replays))
+        {
+            let methods: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
+            let shown = match methods.is_empty() {
+                true => "every method".to_owned(),
+                false => format!("{methods:?}"),
+            };
+            bad(
+                "control",
+                InvalidValue::new(
+                    "\"primary\"",
+                    format!("replays only GET and HEAD, but methods is {shown}"),
+                ),
+            );
+        }
         if let Some(Control::Target(name)) = &self.control {
             if name.is_empty() {
                 bad(

@@ -19,6 +19,7 @@ pub mod endpoint;
 mod latency;
 pub(crate) mod pairing;
 pub mod pointer;
+pub mod replay;
 pub mod report;
 mod result;
 pub(crate) mod rules;
@@ -39,6 +40,7 @@ pub use document::{compare, Side, VOLATILE};
 pub use endpoint::{endpoint, Template};
 pub use latency::Quantiles;
 pub use pointer::{escape, Glob};
+pub use replay::{PrimaryReplay, ReplayBody, ReplayError, ReplayFuture};
 pub use report::{
     CompareEvent, CompareReport, EndpointReport, FieldReport, LatencyReport, OnCompare, Sample,
     SampleDifference, SampleRequest, SampleSide, StatusCount, VerdictCounts,

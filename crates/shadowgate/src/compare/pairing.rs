@@ -102,6 +102,7 @@ impl Pairing {
             pairing: Some(pairing.clone()),
             role,
             cap,
+            replay: false,
         };
         let control = wants_control.then(|| slot(Role::Control));
         (slot(Role::Primary), slot(Role::Shadow), control)
@@ -162,9 +163,22 @@ pub(crate) struct Slot {
     pairing: Option<Arc<Pairing>>,
     role: Role,
     cap: usize,
+    /// The control's slot of `control = "primary"`: answered by a replay to the primary.
+    replay: bool,
 }
 
 impl Slot {
+    /// This slot, to be answered by a replay to the primary.
+    pub(crate) fn for_replay(mut self) -> Self {
+        self.replay = true;
+        self
+    }
+
+    /// Whether a replay to the primary answers this slot.
+    pub(crate) fn is_replay(&self) -> bool {
+        self.replay
+    }
+
     /// The largest body this side's comparison takes.
     pub(crate) fn cap(&self) -> usize {
         self.cap
