@@ -244,3 +244,64 @@ async fn check_shows_flags_overriding_the_file() {
     }
     assert!(!out.stdout.contains("127.0.0.1:3000"), "{}", out.stdout);
 }
+
+#[tokio::test]
+async fn check_prints_the_compare_tables_and_names_their_problems() {
+    let file = TempFile::new(
+        r#"
+[upstreams.prod]
+backends = ["http://127.0.0.1:1"]
+[mirror_defaults.compare]
+sample = 0.5
+[mirrors.canary]
+url = "http://127.0.0.1:2"
+compare = { control = "ref", arrays = [{ path = "/body/users", mode = "keyed", key = "/id" }] }
+[mirrors.ref]
+url = "http://127.0.0.1:3"
+"#,
+    );
+    let out = run(&[
+        "check",
+        "-c",
+        file.path(),
+        "--mirror",
+        "http://127.0.0.1:5000",
+        "--compare",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    for want in [
+        "# --mirror http://127.0.0.1:5000 (sample 1, compared)",
+        "[mirror_defaults.compare]\nsample = 0.5\nmethods = [\"GET\", \"HEAD\"]\nmax_body_bytes = 262144\n",
+        "[mirrors.canary.compare]\nsample = 1.0\n",
+        "control = \"ref\"",
+        "path = \"/body/users\"\nmode = \"keyed\"\nkey = \"/id\"",
+        "max_per_second = 10000",
+    ] {
+        assert!(out.stdout.contains(want), "no {want:?} in:\n{}", out.stdout);
+    }
+    assert!(
+        !out.stdout.contains("[mirrors.ref.compare]"),
+        "{}",
+        out.stdout
+    );
+    let bad = TempFile::new(
+        r#"
+[upstreams.prod]
+backends = ["http://127.0.0.1:1"]
+[mirrors.canary]
+url = "http://127.0.0.1:2"
+compare = { sample = 1.5, control = "nope", numbers = [{ path = "/body/price", abs = -1 }] }
+"#,
+    );
+    let out = run(&["check", "-c", bad.path(), "--compare"]).await;
+    assert_usage_error(
+        &out,
+        &[
+            "--compare: compares the --mirror targets, and there is none",
+            "mirrors.canary.compare.sample: 1.5 is outside 0..=1",
+            "mirrors.canary.compare.control: \"nope\" is not a [mirrors] target (there are: canary) or \"primary\"",
+            "mirrors.canary.compare.numbers[0]: abs = -1 is not a finite number of at least 0",
+        ],
+    );
+}

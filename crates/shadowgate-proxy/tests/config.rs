@@ -11,9 +11,11 @@ use std::time::Duration;
 mod errors;
 
 use serde_json::Value;
+use shadowgate::{CompareConfig, Control};
 use shadowgate_proxy::config::raw::{
-    RawAdmin, RawBackend, RawCircuit, RawConfig, RawHealthCheck, RawLimits, RawMirror,
-    RawMirrorHeaders, RawRedirect, RawRoute, RawTls, RawUpstream, RawWeighted,
+    RawAdmin, RawArrayRule, RawBackend, RawCircuit, RawCompare, RawConfig, RawHealthCheck,
+    RawLimits, RawMirror, RawMirrorHeaders, RawNumberRule, RawRedirect, RawRoute, RawTls,
+    RawUpstream, RawWeighted,
 };
 use shadowgate_proxy::config::{self, ConfigError};
 use shadowgate_proxy::{Balance, PathMatch, RouteAction, Settings};
@@ -36,6 +38,13 @@ fn every_key() -> RawConfig {
         }),
         methods: Some(vec!["GET".into()]),
         circuit: Some(RawCircuit::default()),
+        compare: Some(RawCompare {
+            ignore: vec!["/x".into()],
+            arrays: vec![RawArrayRule::default()],
+            numbers: vec![RawNumberRule::default()],
+            endpoints: vec!["/x".into()],
+            ..RawCompare::default()
+        }),
         ..RawMirror::default()
     };
     RawConfig {
@@ -164,6 +173,10 @@ fn the_schema_walk_sees_nested_keys() {
         "mirrors.NAME.headers.add",
         "mirrors.NAME.headers.remove",
         "mirrors.NAME.circuit.failures",
+        "mirrors.NAME.compare.control",
+        "mirrors.NAME.compare.arrays[].key",
+        "mirrors.NAME.compare.numbers[].rel",
+        "mirror_defaults.compare.max_per_second",
         "routes[].path_prefix",
         "routes[].headers",
         "routes[].redirect.status",
@@ -283,6 +296,19 @@ fn full_example_is_read_key_for_key() {
         added.contains(&"x-mirror") && added.contains(&"authorization"),
         "{added:?}"
     );
+    let compare = canary.compare().expect("[mirrors.canary.compare]");
+    assert_eq!(compare.sample(), 0.5);
+    assert_eq!(
+        compare.control(),
+        Some(&Control::Target("canary-ref".into()))
+    );
+    assert_eq!(compare.max_per_second(), 1000);
+    assert!(
+        s.mirrors[1].compare().is_none(),
+        "[mirror_defaults.compare] is no base of a [mirrors.NAME] table"
+    );
+    let template = s.mirror_defaults.clone().url("http://x:1").build().unwrap();
+    assert_eq!(template.compare().unwrap().max_per_second(), 10_000);
     assert_eq!(s.routes.len(), 5);
     assert_eq!(s.routes[0].name, "api");
     assert_eq!(s.routes[0].host.as_deref(), Some("*.example.com"));
@@ -339,4 +365,137 @@ fn the_printed_config_reads_back_to_the_same_settings() {
         );
         assert_eq!(again.limits, s.limits);
     }
+}
+
+const COMPARED: &str = r#"
+[mirrors.canary]
+url = "http://canary:1"
+[mirrors.canary.compare]
+sample = 0.25
+methods = ["GET", "POST"]
+max_body_bytes = 1024
+control = "canary-ref"
+ignore = ["/headers/x-served-by", "/body/**/generatedAt"]
+arrays = [{ path = "/body/items", mode = "set" }, { path = "/body/users", mode = "keyed", key = "/id" }, { path = "/body/steps" }]
+numbers = [{ path = "/body/**/price", abs = 0.005 }, { path = "/body/score", rel = 0.01 }]
+endpoints = ["/api/users/{id}"]
+max_per_second = 50
+[mirrors.canary-ref]
+url = "http://ref:1"
+"#;
+
+#[test]
+fn a_compare_table_builds_the_targets_comparison() {
+    let s = load(&format!("{UPSTREAM}{COMPARED}")).unwrap();
+    let canary = s.mirrors.iter().find(|m| m.name() == "canary").unwrap();
+    let c = canary.compare().expect("compared");
+    assert_eq!(c.sample(), 0.25);
+    assert_eq!(c.methods(), [http::Method::GET, http::Method::POST]);
+    assert_eq!(c.max_body_bytes(), 1024);
+    assert_eq!(c.control(), Some(&Control::Target("canary-ref".into())));
+    assert_eq!(c.max_per_second(), 50);
+    // Every rule, in the file's order.
+    let want = CompareConfig::new()
+        .sample(0.25)
+        .methods([http::Method::GET, http::Method::POST])
+        .max_body_bytes(1024)
+        .control(Control::Target("canary-ref".into()))
+        .ignore("/headers/x-served-by")
+        .ignore("/body/**/generatedAt")
+        .array("/body/items", "set", None)
+        .array("/body/users", "keyed", Some("/id"))
+        .array("/body/steps", "ordered", None)
+        .number("/body/**/price", 0.005, 0.0)
+        .number("/body/score", 0.0, 0.01)
+        .endpoint("/api/users/{id}")
+        .max_per_second(50);
+    assert_eq!(*c.config(), want);
+    let reference = s.mirrors.iter().find(|m| m.name() == "canary-ref").unwrap();
+    assert!(reference.compare().is_none(), "a control is not compared");
+}
+
+#[test]
+fn a_compare_table_with_no_keys_has_the_defaults() {
+    let s = load(&format!(
+        "{UPSTREAM}[mirrors.m]\nurl = \"http://m:1\"\ncompare = {{}}\n[mirrors.n]\nurl = \"http://n:1\"\n"
+    ))
+    .unwrap();
+    let c = s.mirrors[0].compare().expect("compare = {} turns it on");
+    assert_eq!(*c.config(), CompareConfig::new());
+    assert_eq!(c.methods(), [http::Method::GET, http::Method::HEAD]);
+    assert_eq!(
+        c.max_body_bytes(),
+        shadowgate::compare::DEFAULT_COMPARE_BODY_BYTES
+    );
+    assert_eq!(
+        c.max_per_second(),
+        shadowgate::compare::DEFAULT_COMPARE_PER_SECOND
+    );
+    assert!(s.mirrors[1].compare().is_none(), "absent: off");
+    let template = s.mirror_defaults.clone().url("http://x:1").build().unwrap();
+    assert!(template.compare().is_none());
+}
+
+#[test]
+fn mirror_defaults_compare_is_for_runtime_and_flag_targets_only() {
+    let s = load(&format!(
+        "{UPSTREAM}[mirror_defaults]\nworkers = 3\n[mirror_defaults.compare]\nsample = 0.5\n\
+         control = \"ref\"\nmethods = []\n[mirrors.ref]\nurl = \"http://ref:1\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        s.mirrors[0].workers(),
+        3,
+        "the rest of [mirror_defaults] applies"
+    );
+    assert!(s.mirrors[0].compare().is_none());
+    let runtime = s
+        .mirror_defaults
+        .clone()
+        .url("http://rt:1")
+        .build()
+        .unwrap();
+    let c = runtime.compare().expect("a runtime target is compared");
+    assert_eq!(c.sample(), 0.5);
+    assert!(c.methods().is_empty(), "methods = [] is every method");
+    assert_eq!(c.control(), Some(&Control::Target("ref".into())));
+}
+
+#[test]
+fn control_primary_is_the_primary_and_not_a_target() {
+    let s = load(&format!(
+        "{UPSTREAM}[mirrors.primary]\nurl = \"http://p:1\"\n\
+         [mirrors.m]\nurl = \"http://m:1\"\ncompare = {{ control = \"primary\", methods = [\"GET\"] }}\n"
+    ))
+    .unwrap();
+    let m = s.mirrors.iter().find(|m| m.name() == "m").unwrap();
+    assert_eq!(m.compare().unwrap().control(), Some(&Control::Primary));
+    let printed = config::to_toml(&s).unwrap();
+    assert!(printed.contains("control = \"primary\""), "{printed}");
+}
+
+#[test]
+fn the_printed_compare_table_reads_back_to_the_same_comparison() {
+    let s = load(&format!(
+        "{UPSTREAM}[mirror_defaults.compare]\nignore = [\"/body/q\\\"uote\\\\ \\t\"]\n{COMPARED}"
+    ))
+    .unwrap();
+    let printed = config::to_toml(&s).unwrap();
+    assert!(printed.contains("[mirrors.canary.compare]"), "{printed}");
+    assert!(printed.contains("[mirror_defaults.compare]"), "{printed}");
+    let again = load(&printed).unwrap_or_else(|e| panic!("{e:?}\n{printed}"));
+    assert_eq!(config::to_toml(&again).unwrap(), printed);
+    let compare = |s: &Settings, name: &str| {
+        let m = s.mirrors.iter().find(|m| m.name() == name).unwrap();
+        m.compare().map(|c| c.config().clone())
+    };
+    assert_eq!(compare(&again, "canary"), compare(&s, "canary"));
+    assert!(compare(&again, "canary").is_some());
+    assert_eq!(compare(&again, "canary-ref"), None);
+    let runtime = |s: &Settings| {
+        let t = s.mirror_defaults.clone().url("http://x:1").build().unwrap();
+        t.compare().map(|c| c.config().clone())
+    };
+    assert_eq!(runtime(&again), runtime(&s));
+    assert_eq!(runtime(&again).unwrap().ignores(), ["/body/q\"uote\\ \t"]);
 }

@@ -44,6 +44,10 @@ pub struct Options {
     /// Share of requests mirrored to each --mirror target, 0..=1 [default: 1]
     #[arg(long, value_name = "RATIO")]
     pub sample: Option<String>,
+    /// Compare the --mirror targets' answers with the primary's, with [mirror_defaults.compare]
+    /// or else the comparison defaults
+    #[arg(long)]
+    pub compare: bool,
     /// Admin API listener address, or "off" [default: 127.0.0.1:9901]
     #[arg(long, value_name = "ADDR|off")]
     pub admin: Option<String>,
@@ -168,13 +172,18 @@ impl Options {
         }
     }
 
-    /// The `--mirror` targets: unrouted, named by URL, built from `template` with `--sample`.
+    /// The `--mirror` targets: unrouted, named by URL, built from `template` with `--sample`,
+    /// and with `--compare`, compared (as `template` says, or with the defaults).
     fn mirror_flags(
         &self,
         template: &shadowgate::TargetBuilder,
         sample: Option<f64>,
         errors: &mut Vec<ConfigError>,
     ) -> Vec<shadowgate::TargetConfig> {
+        let mut template = template.clone();
+        if self.compare && !compares(&template) {
+            template = template.compare(shadowgate::CompareConfig::new());
+        }
         let mut out = Vec::with_capacity(self.mirrors.len());
         for url in &self.mirrors {
             let mut target = template.clone().url(url.clone());
@@ -276,6 +285,15 @@ impl Options {
                 Err(e) => fail(errors, "--sample", e.to_string()),
             }
         }
+        if self.compare && self.mirrors.is_empty() {
+            fail(
+                errors,
+                "--compare",
+                "compares the --mirror targets, and there is none (give --mirror URL; a \
+                 [mirrors.NAME] target is compared by its own compare table)"
+                    .to_owned(),
+            );
+        }
         if let Some(s) = &self.admin {
             match config::admin_address(s) {
                 Ok(addr) => flags.admin = Some(addr),
@@ -290,6 +308,11 @@ impl Options {
         }
         flags
     }
+}
+
+/// Whether targets built from `template` are compared.
+fn compares(template: &shadowgate::TargetBuilder) -> bool {
+    (template.clone().url(config::PLACEHOLDER_URL).build()).is_ok_and(|t| t.compare().is_some())
 }
 
 fn fail(errors: &mut Vec<ConfigError>, flag: &str, message: String) {

@@ -375,3 +375,87 @@ fn missing_config_file_names_it() {
         "{e}"
     );
 }
+
+#[test]
+fn compare_turns_comparison_on_for_the_mirror_flags_with_the_defaults() {
+    let s = parse(&[
+        "--upstream",
+        "http://a:1",
+        "--mirror",
+        "http://m:1",
+        "--mirror",
+        "http://n:1",
+        "--compare",
+    ])
+    .settings()
+    .unwrap();
+    assert_eq!(s.mirrors.len(), 2);
+    for m in &s.mirrors {
+        let c = m
+            .compare()
+            .expect("--compare compares every --mirror target");
+        assert_eq!(*c.config(), shadowgate::CompareConfig::new());
+    }
+    let template = s
+        .mirror_defaults
+        .clone()
+        .url("http://rt:1")
+        .build()
+        .unwrap();
+    assert!(
+        template.compare().is_none(),
+        "--compare is for the --mirror targets, not runtime ones"
+    );
+    let s = parse(&["--upstream", "http://a:1", "--mirror", "http://m:1"])
+        .settings()
+        .unwrap();
+    assert!(s.mirrors[0].compare().is_none(), "off without --compare");
+}
+
+#[test]
+fn mirror_defaults_compare_applies_to_the_mirror_flags() {
+    let file = TempConfig::new(&format!(
+        "{ONE_UPSTREAM}[mirror_defaults.compare]\nsample = 0.25\nmethods = [\"GET\"]\n\
+         control = \"ref\"\nignore = [\"/headers/date\"]\n[mirrors.ref]\nurl = \"http://ref:1\"\n"
+    ));
+    let want = shadowgate::CompareConfig::new()
+        .sample(0.25)
+        .methods([http::Method::GET])
+        .control(shadowgate::Control::Target("ref".into()))
+        .ignore("/headers/date");
+    for args in [
+        &["-c", file.path(), "--mirror", "http://m:1", "--compare"][..],
+        &["-c", file.path(), "--mirror", "http://m:1"][..],
+    ] {
+        let s = parse(args).settings().unwrap();
+        let m = s.mirrors.iter().find(|m| m.name() == "http://m:1").unwrap();
+        let c = m
+            .compare()
+            .unwrap_or_else(|| panic!("{args:?}: not compared"));
+        assert_eq!(*c.config(), want, "{args:?}");
+        assert_eq!(m.workers(), 3, "the rest of [mirror_defaults] too");
+        let r = s.mirrors.iter().find(|m| m.name() == "ref").unwrap();
+        assert!(r.compare().is_none(), "{args:?}: not a [mirrors.NAME] base");
+    }
+}
+
+#[test]
+fn compare_without_a_mirror_flag_is_an_error_naming_it() {
+    let e = errors(&["--upstream", "http://a:1", "--compare"]);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("--compare: compares the --mirror targets, and there is none"),
+        "{e:?}"
+    );
+    // Reported with the file's problems, all at once.
+    let file = TempConfig::new(&format!(
+        "{ONE_UPSTREAM}[mirrors.c]\nurl = \"http://c:1\"\ncompare = {{ sample = 2.0 }}\n"
+    ));
+    let e = errors(&["-c", file.path(), "--compare"]).join("\n");
+    for want in [
+        "--compare: compares the --mirror targets",
+        "mirrors.c.compare.sample: 2 is outside 0..=1",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}

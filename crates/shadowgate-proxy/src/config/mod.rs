@@ -15,7 +15,7 @@ use std::path::Path;
 pub use print::{is_secret_header, to_toml, REDACTED};
 pub use raw::RawConfig;
 pub use validate::validate;
-pub(crate) use validate::{address, admin_address, self_target_errors};
+pub(crate) use validate::{address, admin_address, self_target_errors, PLACEHOLDER_URL};
 
 use crate::Settings;
 

@@ -169,6 +169,10 @@ pub struct RawMirror {
     pub methods: Option<Vec<String>>,
     /// `[mirrors.NAME.circuit]`.
     pub circuit: Option<RawCircuit>,
+    /// `[mirrors.NAME.compare]`: comparing the target's answers with the primary's. In
+    /// `[mirror_defaults]`, it is for `--mirror` and runtime targets only, never the base of a
+    /// `[mirrors.NAME]` table's.
+    pub compare: Option<RawCompare>,
     /// Whether a client's `X-Mirror` and `X-Mirrored-From` reach the primary (only in
     /// `[mirror_defaults]`: a proxy-wide switch).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,6 +201,58 @@ pub struct RawCircuit {
     pub retry_after: Option<String>,
     /// Duration; only runtime-added targets are removed.
     pub remove_after: Option<String>,
+}
+
+/// `[mirrors.NAME.compare]` and `[mirror_defaults.compare]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare {
+    /// Ratio in 0..=1 of the target's copies that are compared.
+    pub sample: Option<f64>,
+    /// Methods compared; empty is all (default GET and HEAD).
+    pub methods: Option<Vec<String>>,
+    /// Bytes, per side.
+    pub max_body_bytes: Option<i64>,
+    /// A `[mirrors.NAME]` target running the primary's version.
+    pub control: Option<String>,
+    /// Pointer globs of fields not compared.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// How the arrays at a glob are compared.
+    #[serde(default)]
+    pub arrays: Vec<RawArrayRule>,
+    /// Tolerances of the numbers at a glob.
+    #[serde(default)]
+    pub numbers: Vec<RawNumberRule>,
+    /// Endpoint templates (`/api/users/{id}`).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Comparisons per second; 0 is unlimited.
+    pub max_per_second: Option<i64>,
+}
+
+/// `arrays = [{ path, mode, key }]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArrayRule {
+    /// Pointer glob.
+    pub path: Option<String>,
+    /// `ordered` (default) | `set` | `keyed`.
+    pub mode: Option<String>,
+    /// A pointer inside each element (`keyed` only).
+    pub key: Option<String>,
+}
+
+/// `numbers = [{ path, abs, rel }]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNumberRule {
+    /// Pointer glob.
+    pub path: Option<String>,
+    /// Absolute difference allowed.
+    pub abs: Option<f64>,
+    /// Difference allowed relative to the larger magnitude.
+    pub rel: Option<f64>,
 }
 
 /// `[[routes]]`.

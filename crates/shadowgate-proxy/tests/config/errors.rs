@@ -300,3 +300,70 @@ fn trust_mirror_marks_is_proxy_wide() {
     assert!(s.trust_mirror_marks);
     assert!(!load(UPSTREAM).unwrap().trust_mirror_marks);
 }
+
+#[test]
+fn compare_errors_are_all_reported() {
+    assert_errors(
+        &format!(
+            "{UPSTREAM}[mirror_defaults.compare]\nsample = -0.5\ncontrol = \"ghost\"\nmax_per_second = 4294967296\n\
+             [mirrors.canary]\nurl = \"http://c:1\"\n[mirrors.canary.compare]\nsample = 1.5\n\
+             methods = [\"GET\", \"get\", \"NOT A METHOD\"]\nmax_body_bytes = 67108865\ncontrol = \"nope\"\n\
+             ignore = [\"/headers/date\", \"body/x\"]\n\
+             arrays = [{{ path = \"/body/a\", mode = \"sorted\" }}, {{ path = \"/body/b\", mode = \"keyed\" }}, \
+                       {{ path = \"/body/c\", mode = \"set\", key = \"/id\" }}, {{ mode = \"set\" }}, \
+                       {{ path = \"/body/d\", mode = \"keyed:/id\" }}, {{ path = \"/body/e\", mode = \"keyed\", key = \"id\" }}]\n\
+             numbers = [{{ path = \"/body/price\", abs = -1 }}, {{ path = \"/body/n\" }}, {{ path = \"x\", rel = 0.1 }}]\n\
+             endpoints = [\"/api/users/{{id}}\", \"api/users\", \"/a?b\"]\nmax_per_second = -1\n\
+             [mirrors.self]\nurl = \"http://s:1\"\ncompare = {{ control = \"self\" }}\n\
+             [mirrors.replay]\nurl = \"http://r:1\"\ncompare = {{ control = \"primary\", methods = [\"GET\", \"POST\"] }}\n"
+        ),
+        &[
+            "mirror_defaults.compare.sample: -0.5 is outside 0..=1",
+            "mirror_defaults.compare.control: \"ghost\" is not a [mirrors] target (there are: canary, replay, self) or \"primary\"",
+            "mirror_defaults.compare.max_per_second: 4294967296 is more than the largest allowed, 4294967295",
+            "mirrors.canary.compare.sample: 1.5 is outside 0..=1",
+            "mirrors.canary.compare.methods[1]: \"get\" is not an upper-case HTTP method",
+            "mirrors.canary.compare.methods[2]: \"NOT A METHOD\" is not an upper-case HTTP method",
+            "mirrors.canary.compare.max_body_bytes: 67108865 is more than the largest allowed, 67108864",
+            "mirrors.canary.compare.control: \"nope\" is not a [mirrors] target (there are: canary, replay, self) or \"primary\"",
+            "mirrors.canary.compare.ignore[1]: \"body/x\" is not a pointer glob (it starts with '/', as /body/**/id does)",
+            "mirrors.canary.compare.arrays[0]: \"sorted\" is not an array mode (ordered, set or keyed)",
+            "mirrors.canary.compare.arrays[1]: \"keyed\" needs a key (a pointer inside each element, such as \"/id\")",
+            "mirrors.canary.compare.arrays[2].key: \"/id\": only a keyed array has a key (this one is \"set\")",
+            "mirrors.canary.compare.arrays[3].path: is required",
+            "mirrors.canary.compare.arrays[4].mode: \"keyed:/id\" is not an array mode (ordered, set or keyed)",
+            "mirrors.canary.compare.arrays[5]: \"id\" is not a key pointer (it starts with '/')",
+            "mirrors.canary.compare.numbers[0]: abs = -1 is not a finite number of at least 0",
+            "mirrors.canary.compare.numbers[1]: sets neither abs nor rel",
+            "mirrors.canary.compare.numbers[2]: \"x\" is not a pointer glob",
+            "mirrors.canary.compare.endpoints[1]: \"api/users\" is not a path template",
+            "mirrors.canary.compare.endpoints[2]: \"/a?b\" is not a path template",
+            "mirrors.canary.compare.max_per_second: -1 must be at least 0",
+            "mirrors.self.compare.control: \"self\" is this target itself",
+            "mirrors.replay.compare.control: \"primary\" replays only GET and HEAD, but methods is [\"GET\", \"POST\"]",
+        ],
+    );
+}
+
+#[test]
+fn unknown_keys_inside_compare_are_named() {
+    for (text, key) in [
+        ("compare = { sampel = 1.0 }\n", "sampel"),
+        ("[mirrors.m.compare]\nignored = []\n", "ignored"),
+        (
+            "compare = { arrays = [{ path = \"/a\", order = \"set\" }] }\n",
+            "order",
+        ),
+        (
+            "compare = { numbers = [{ path = \"/a\", tolerance = 1 }] }\n",
+            "tolerance",
+        ),
+    ] {
+        let e = errors(&format!(
+            "{UPSTREAM}[mirrors.m]\nurl = \"http://m:1\"\n{text}"
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains(&format!("unknown field `{key}`")), "{e:?}");
+        assert!(e[0].contains("line "), "{e:?}");
+    }
+}

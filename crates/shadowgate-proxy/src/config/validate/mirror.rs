@@ -7,11 +7,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::Method;
-use shadowgate::{Field, SampleBy, TargetBuilder, TargetConfig, TargetError};
+use shadowgate::compare::{DEFAULT_COMPARE_BODY_BYTES, DEFAULT_COMPARE_PER_SECOND};
+use shadowgate::{
+    CompareConfig, Control, Field, SampleBy, TargetBuilder, TargetConfig, TargetError,
+};
 
 use super::check::{key_name, Errors};
 use crate::config::duration;
-use crate::config::raw::RawMirror;
+use crate::config::raw::{RawCompare, RawMirror};
 
 /// Any count the field's type holds: what a target setting may be is the builder's to check
 /// (`TargetBuilder::build`, which owns the bounds in docs/configuration.md).
@@ -22,14 +25,18 @@ const ANY_U32: (u32, u32) = (0, u32::MAX);
 /// A URL that makes a template buildable, to read its settings back.
 pub(crate) const PLACEHOLDER_URL: &str = "http://mirror-defaults.invalid";
 
-/// `[mirror_defaults]`: the template (its URL is set per target) and `circuit.remove_after`.
+/// `[mirror_defaults]`: the template of the `[mirrors.NAME]` tables (its URL is set per
+/// target), `circuit.remove_after`, and `compare`, which is not part of the template: it is for
+/// `--mirror` and runtime targets only. A `compare.control` must be `"primary"` or one of
+/// `targets`.
 pub(super) fn defaults(
     errs: &mut Errors,
     raw: Option<&RawMirror>,
-) -> (TargetBuilder, Option<Duration>) {
+    targets: &BTreeMap<String, RawMirror>,
+) -> (TargetBuilder, Option<Duration>, Option<CompareConfig>) {
     let template = TargetConfig::builder("");
     let Some(raw) = raw else {
-        return (template, None);
+        return (template, None, None);
     };
     if let Some(url) = &raw.url {
         errs.push(
@@ -53,12 +60,20 @@ pub(super) fn defaults(
         shadowgate::DEFAULT_CIRCUIT_RETRY_AFTER,
     );
     let built = apply(errs, "mirror_defaults", raw, template.clone(), circuit);
-    match built.clone().url(PLACEHOLDER_URL).build() {
-        Ok(_) => (built, remove_after),
+    let compare =
+        (raw.compare.as_ref()).map(|c| self::compare(errs, "mirror_defaults", c, targets));
+    let mut whole = built.clone().url(PLACEHOLDER_URL);
+    if let Some(c) = &compare {
+        whole = whole.compare(c.clone());
+    }
+    match whole.build() {
+        Ok(_) => (built, remove_after, compare),
         Err(e) => {
+            let only_compare = (e.problems.iter()).all(|p| matches!(p.field, Field::Compare(_)));
             report(errs, "mirror_defaults", raw, 0, e);
             // The mirrors are checked against the plain defaults, so as not to repeat these.
-            (template, remove_after)
+            let template = if only_compare { built } else { template };
+            (template, remove_after, None)
         }
     }
 }
@@ -111,7 +126,10 @@ pub(super) fn mirrors(
             );
         }
         let builder = defaults.clone().url(url).name(name.as_str()).routed(true);
-        let builder = apply(errs, &at, m, builder, circuit);
+        let mut builder = apply(errs, &at, m, builder, circuit);
+        if let Some(c) = &m.compare {
+            builder = builder.compare(compare(errs, &at, c, raw));
+        }
         match builder.build() {
             Ok(target) if errs.len() == before => out.push(target),
             Ok(_) => {}
@@ -148,6 +166,7 @@ fn report(errs: &mut Errors, at: &str, raw: &RawMirror, removes_before: usize, e
             Field::RemoveHeader(i) => {
                 format!("{at}.headers.remove[{}]", i.saturating_sub(removes_before))
             }
+            Field::Compare(key) => format!("{at}.compare.{key}"),
             _ => at.to_owned(),
         };
         errs.push(key, message);
@@ -226,6 +245,107 @@ fn apply(
     b
 }
 
+/// `compare` of the table at `at`, read into a [`CompareConfig`] as it is: what the values may
+/// be is [`TargetBuilder::build`]'s to check, but for what only the file knows: `control` must
+/// be `"primary"` or name one of `targets`, and an array's `key` goes with `mode = "keyed"`
+/// only. A rule the file gets wrong is still passed on (as a placeholder) so that the builder's
+/// indices stay the file's.
+fn compare(
+    errs: &mut Errors,
+    at: &str,
+    raw: &RawCompare,
+    targets: &BTreeMap<String, RawMirror>,
+) -> CompareConfig {
+    let key = |k: &str| format!("{at}.compare.{k}");
+    let mut c = CompareConfig::new();
+    if let Some(r) = raw.sample {
+        c = c.sample(r);
+    }
+    if let Some(m) = &raw.methods {
+        c = c.methods(methods(errs, &key("methods"), m));
+    }
+    if raw.max_body_bytes.is_some() {
+        let n = errs.count(
+            &key("max_body_bytes"),
+            raw.max_body_bytes,
+            DEFAULT_COMPARE_BODY_BYTES,
+            ANY,
+        );
+        c = c.max_body_bytes(n);
+    }
+    match raw.control.as_deref() {
+        None => {}
+        Some(name) if name == "primary" || targets.contains_key(name) => {
+            c = c.control(Control::parse(name));
+        }
+        Some(name) => {
+            let known = targets.keys().map(|k| key_name(k)).collect::<Vec<_>>();
+            let known = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
+            errs.push(
+                key("control"),
+                format!("{name:?} is not a [mirrors] target (there are: {known}) or \"primary\""),
+            );
+        }
+    }
+    for glob in &raw.ignore {
+        c = c.ignore(glob.as_str());
+    }
+    for (i, rule) in raw.arrays.iter().enumerate() {
+        let path = errs.required(&key(&format!("arrays[{i}].path")), rule.path.as_deref());
+        let mode = rule.mode.as_deref().unwrap_or("ordered");
+        // The builder reads `keyed:POINTER` as a keyed mode; the file says it with `key`.
+        let mode = if mode.contains(':') {
+            errs.push(
+                key(&format!("arrays[{i}].mode")),
+                format!("{mode:?} is not an array mode (ordered, set or keyed)"),
+            );
+            "ordered"
+        } else {
+            mode
+        };
+        let array_key = match (mode, rule.key.as_deref()) {
+            ("keyed", k) => k,
+            (_, None) => None,
+            (mode, Some(k)) => {
+                errs.push(
+                    key(&format!("arrays[{i}].key")),
+                    format!("{k:?}: only a keyed array has a key (this one is {mode:?})"),
+                );
+                None
+            }
+        };
+        c = c.array(path.unwrap_or_default(), mode, array_key);
+    }
+    for (i, rule) in raw.numbers.iter().enumerate() {
+        let path = errs.required(&key(&format!("numbers[{i}].path")), rule.path.as_deref());
+        if rule.abs.is_none() && rule.rel.is_none() {
+            errs.push(
+                key(&format!("numbers[{i}]")),
+                "sets neither abs nor rel (a tolerance is one or both)",
+            );
+        }
+        let (abs, rel) = (rule.abs.unwrap_or(0.0), rule.rel.unwrap_or(0.0));
+        c = c.number(path.unwrap_or_default(), abs, rel);
+    }
+    for template in &raw.endpoints {
+        c = c.endpoint(template.as_str());
+    }
+    if raw.max_per_second.is_some() {
+        let n = errs.count_u32(
+            &key("max_per_second"),
+            raw.max_per_second,
+            DEFAULT_COMPARE_PER_SECOND,
+            ANY_U32,
+        );
+        c = c.max_per_second(n);
+    }
+    c
+}
+
 /// Upper-case method names (`GET`, `POST`, or an extension method such as `PURGE`).
 pub(super) fn methods(errs: &mut Errors, at: &str, raw: &[String]) -> Vec<Method> {
     let mut out = Vec::with_capacity(raw.len());
@@ -266,6 +386,23 @@ mod tests {
         assert_eq!(
             e,
             ["mirrors.m.headers.remove[1]: \"bad name\" is not a valid header name"]
+        );
+    }
+
+    #[test]
+    fn a_bad_default_compare_is_reported_once_and_is_no_base_of_the_mirrors() {
+        let e = errors(
+            "[mirror_defaults]\nworkers = 3\n[mirror_defaults.compare]\nsample = 2.0\n\
+             ignore = [\"x\"]\n[mirrors.m]\nurl = \"http://m:1\"\n\
+             [mirrors.n]\nurl = \"http://n:1\"\ncompare = { control = \"m\", ignore = [\"/a\", \"b\"] }\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "mirror_defaults.compare.ignore[0]: \"x\" is not a pointer glob (it starts with '/', as /body/**/id does)",
+                "mirror_defaults.compare.sample: 2 is outside 0..=1",
+                "mirrors.n.compare.ignore[1]: \"b\" is not a pointer glob (it starts with '/', as /body/**/id does)",
+            ]
         );
     }
 

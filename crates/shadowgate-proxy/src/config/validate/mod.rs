@@ -72,10 +72,15 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Config
     }
 
     settings.upstreams = upstream::upstreams(&mut errs, &raw.upstreams);
-    let (defaults, remove_after) = mirror::defaults(&mut errs, raw.mirror_defaults.as_ref());
+    let (defaults, remove_after, compare) =
+        mirror::defaults(&mut errs, raw.mirror_defaults.as_ref(), &raw.mirrors);
     settings.mirrors = mirror::mirrors(&mut errs, &raw.mirrors, &defaults);
     check_self_targets(&mut errs, &settings);
-    settings.mirror_defaults = defaults;
+    // `[mirror_defaults.compare]` is for `--mirror` and runtime targets, not `[mirrors.NAME]`.
+    settings.mirror_defaults = match compare {
+        Some(c) => defaults.compare(c),
+        None => defaults,
+    };
     settings.trust_mirror_marks = raw
         .mirror_defaults
         .as_ref()
