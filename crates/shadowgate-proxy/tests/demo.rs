@@ -1,13 +1,15 @@
-//! `shadowgate demo` end to end: the real binary, real sockets, two seconds of traffic.
+//! `shadowgate demo` end to end: the real binary, real sockets, eight seconds of traffic, and
+//! the report as a person reads it, its verdict section included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::Command;
 
-/// Far more than two seconds of traffic plus the shutdown ever take, even on a loaded machine.
-const BOUND: Duration = Duration::from_secs(60);
+/// Far more than eight seconds of traffic plus the shutdown ever take, even on a loaded machine.
+const BOUND: Duration = Duration::from_secs(90);
 
 /// The number on the first line that starts with `prefix`, right after it.
 fn number_after(text: &str, prefix: &str) -> u64 {
@@ -38,7 +40,7 @@ fn leading_number(text: &str, marker: &str) -> u64 {
 async fn demo_runs_the_real_proxy_and_reports_copies_completed_by_the_canary() {
     let child = Command::new(env!("CARGO_BIN_EXE_shadowgate"))
         .arg("demo")
-        .env("SHADOWGATE_DEMO_SECONDS", "2")
+        .env("SHADOWGATE_DEMO_SECONDS", "8")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -81,4 +83,52 @@ async fn demo_runs_the_real_proxy_and_reports_copies_completed_by_the_canary() {
         stdout.contains(" answered by v1, 0 answered by anything else, 0 without an answer"),
         "{stdout}"
     );
+
+    // The verdicts: the canary's four known changes are regressions, and nothing else is.
+    let regressions = regressions(&stdout);
+    let want: BTreeSet<(String, String)> = [
+        ("/api/users/{}", "/body/plan missing"),
+        ("/api/users/{}", "/body/tier extra"),
+        ("/api/orders", "/status value"),
+        ("/api/orders", "/body/order missing"),
+        ("/api/orders", "/body/bytes missing"),
+        ("/api/orders", "/body/error extra"),
+        ("/api/legacy/report", "/status value"),
+        ("/api/legacy/report", "/body/rows missing"),
+        ("/api/legacy/report", "/body/error extra"),
+        ("/api/search", "/latency slower"),
+    ]
+    .iter()
+    .map(|(e, f)| (e.to_string(), f.to_string()))
+    .collect();
+    assert_eq!(regressions, want, "{stdout}");
+    // The noise is seen and judged noise or masked, never a regression.
+    assert!(stdout.contains("noise       /body/cache value"), "{stdout}");
+    assert!(
+        stdout.contains("masked      /body/served_at value"),
+        "{stdout}"
+    );
+}
+
+/// Every `(endpoint, "FIELD KIND")` the verdict section calls a regression.
+fn regressions(stdout: &str) -> BTreeSet<(String, String)> {
+    let section = stdout
+        .split("\nverdicts: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no verdict section:\n{stdout}"));
+    let mut endpoint = String::new();
+    let mut out = BTreeSet::new();
+    for line in section.lines() {
+        if let Some(field) = line.trim_start().strip_prefix("regression  ") {
+            let field = field.split(':').next().unwrap_or_default();
+            out.insert((endpoint.clone(), field.to_owned()));
+        } else if line.starts_with("  /") {
+            endpoint = line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    }
+    out
 }

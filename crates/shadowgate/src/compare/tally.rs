@@ -5,7 +5,7 @@
 //!
 //! Per endpoint: compared pairs (and pairs the control answered too); per (field, kind): pairs
 //! in which the shadow differed, in which the difference was only masked (two values of one
-//! shape, counted only without a control), and in which the control differed. A field's rate
+//! shape, on either side: see docs/verdicts.md, "Masking"), and in which the control differed. A field's rate
 //! is taken over all of its endpoint's pairs: a field that is absent from some responses has a
 //! lower rate than over the pairs that hold it, which errs towards `insufficient`, never towards
 //! `regression`.
@@ -180,8 +180,8 @@ impl Tally {
             if !seen.insert(key.clone()) {
                 continue;
             }
-            let only_masked = pair.control.is_none()
-                && matches!((&d.primary, &d.shadow), (Some(p), Some(s)) if masked(p, s, now));
+            let only_masked =
+                matches!((&d.primary, &d.shadow), (Some(p), Some(s)) if masked(p, s, now));
             let c = counts.fields.entry(key).or_default();
             if only_masked {
                 c.masked += 1;
@@ -195,6 +195,9 @@ impl Tally {
             counts.control_pairs += 1;
             let mut seen: HashSet<(String, Kind)> = HashSet::new();
             for d in control {
+                if matches!((&d.primary, &d.shadow), (Some(p), Some(s)) if masked(p, s, now)) {
+                    continue;
+                }
                 let key = bounded(counts, bounds.fields, &d.field, d.kind);
                 if seen.insert(key.clone()) {
                     counts.fields.entry(key).or_default().control_differing += 1;

@@ -8,6 +8,7 @@ mod report;
 mod scrape;
 mod services;
 mod traffic;
+mod verdicts;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -15,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use shadowgate::{MirrorLayer, TargetConfig};
+use http::Method;
+use shadowgate::{CompareConfig, Control, MirrorLayer, TargetConfig};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -27,9 +29,12 @@ use traffic::{Traffic, TrafficStats, CLIENTS, PER_CLIENT_RATE};
 
 /// The mirror target's name in metrics and in the report.
 const TARGET: &str = "canary";
-/// The canary's capacity is small on purpose, so its slow endpoint shows up as drops.
-const CANARY_WORKERS: usize = 4;
-const CANARY_QUEUE: usize = 32;
+/// The control target: another instance of v1, for the comparison's noise evidence.
+const CONTROL: &str = "v1-control";
+/// The canary's capacity: enough for its slow search, not for its slow tail, which shows up as
+/// timeouts.
+const CANARY_WORKERS: usize = 16;
+const CANARY_QUEUE: usize = 64;
 const CANARY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Seconds of traffic, unless `SHADOWGATE_DEMO_SECONDS` says otherwise (clamped to 1..=60).
 const DEFAULT_SECONDS: u64 = 8;
@@ -48,13 +53,16 @@ pub async fn run() -> anyhow::Result<()> {
     let v2 = Backend::start(Version::V2)
         .await
         .context("starting the canary service v2")?;
+    let control = Backend::start(Version::V1)
+        .await
+        .context("starting the control, a second v1")?;
     let observer = Arc::new(CanaryObserver::new(TARGET));
-    let app = App::build(settings(&v1, &v2, Arc::clone(&observer))?)
+    let app = App::build(settings(&v1, &v2, &control, Arc::clone(&observer))?)
         .await
         .context("building the proxy")?;
     let admin = app.admin_addr();
     let mirror = app.mirror().clone();
-    intro(seconds, &v1, &v2, app.listen_addr(), admin);
+    intro(seconds, &v1, &v2, &control, app.listen_addr(), admin);
 
     let proxy = app.listen_addr();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -102,6 +110,7 @@ pub async fn run() -> anyhow::Result<()> {
         .context("the proxy's graceful shutdown failed")?;
     // `App::run` returns after the mirror's drain, so every copy has its outcome by now.
     let last = snapshot(elapsed, &stats, &mirror, &observer);
+    let verdicts = verdicts::read(&mirror, TARGET, Duration::from_secs(3)).await;
     let report = Final {
         target: String::from(TARGET),
         last,
@@ -116,11 +125,18 @@ pub async fn run() -> anyhow::Result<()> {
         scrape,
     };
     print!("{}", report::final_report(&report));
+    print!("{}", verdicts::section(&verdicts, TARGET, CONTROL));
     Ok(())
 }
 
-/// The proxy's settings: v1 upstream, v2 as the mirror target, loopback listeners on port 0.
-fn settings(v1: &Backend, v2: &Backend, observer: Arc<CanaryObserver>) -> anyhow::Result<Settings> {
+/// The proxy's settings: v1 upstream, v2 as the mirror target compared with v1 (a second v1
+/// as the control), loopback listeners on port 0.
+fn settings(
+    v1: &Backend,
+    v2: &Backend,
+    control: &Backend,
+    observer: Arc<CanaryObserver>,
+) -> anyhow::Result<Settings> {
     let upstream: shadowgate_proxy::BackendUrl = v1
         .url()
         .parse()
@@ -131,20 +147,43 @@ fn settings(v1: &Backend, v2: &Backend, observer: Arc<CanaryObserver>) -> anyhow
         .timeout(CANARY_TIMEOUT)
         .workers(CANARY_WORKERS)
         .queue(CANARY_QUEUE)
+        .compare(
+            CompareConfig::new()
+                .methods([Method::GET, Method::HEAD, Method::POST])
+                .control(Control::Target(CONTROL.into()))
+                // Each backend says who it is: a difference by design, not a regression.
+                .ignore(format!("/headers/{}", services::SERVED_BY)),
+        )
         .build()
         .context("configuring the canary target")?;
+    // Only the compared requests: its own sample is 0.
+    let control = TargetConfig::builder(control.url())
+        .name(CONTROL)
+        .sample(0.0)
+        .timeout(CANARY_TIMEOUT)
+        .workers(CANARY_WORKERS)
+        .queue(CANARY_QUEUE)
+        .build()
+        .context("configuring the control target")?;
     let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let mut s = Settings::new(vec![upstream]);
     s.listen = loopback;
     s.admin = Some(loopback);
-    s.mirrors = vec![canary];
+    s.mirrors = vec![canary, control];
     s.limits.shutdown_timeout = SHUTDOWN_TIMEOUT;
     s.mirror_drain = MIRROR_DRAIN;
     s.on_outcome = Some(observer);
     Ok(s)
 }
 
-fn intro(seconds: u64, v1: &Backend, v2: &Backend, proxy: SocketAddr, admin: Option<SocketAddr>) {
+fn intro(
+    seconds: u64,
+    v1: &Backend,
+    v2: &Backend,
+    control: &Backend,
+    proxy: SocketAddr,
+    admin: Option<SocketAddr>,
+) {
     let search = services::V2_SEARCH_DELAY.as_millis();
     let tail = services::V2_SEARCH_TAIL.as_secs_f64();
     let tail_share = services::V2_SEARCH_TAIL_SHARE * 100.0;
@@ -157,6 +196,11 @@ fn intro(seconds: u64, v1: &Backend, v2: &Backend, proxy: SocketAddr, admin: Opt
         "                   with 500, removed /api/legacy/report (404), and answers /api/search"
     );
     println!("                   in {search} ms ({tail_share:.0}% of them in {tail:.1} s)");
+    println!(
+        "  v1-control       {}  a second v1: the comparison's control (every answer carries its",
+        control.url()
+    );
+    println!("                   own served_at time and a random cache hit or miss: noise)");
     println!(
         "  proxy            http://{proxy}  -> v1, with a copy of every request to {TARGET:?}"
     );

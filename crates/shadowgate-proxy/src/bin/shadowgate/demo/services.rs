@@ -26,7 +26,7 @@ pub(crate) const V2_SEARCH_DELAY: Duration = Duration::from_millis(300);
 pub(crate) const V2_SEARCH_TAIL: Duration = Duration::from_millis(1500);
 pub(crate) const V2_SEARCH_TAIL_SHARE: f64 = 0.03;
 /// Share of `POST /api/orders` that v2 fails with a 500.
-pub(crate) const V2_ORDER_FAILURE_SHARE: f64 = 0.10;
+pub(crate) const V2_ORDER_FAILURE_SHARE: f64 = 0.30;
 /// Largest order body a backend reads.
 const MAX_ORDER_BYTES: usize = 64 * 1024;
 
@@ -159,6 +159,7 @@ async fn handle(
         },
         _ => not_found("no such path"),
     };
+    let body = served_at(body);
     let resp = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
@@ -170,6 +171,22 @@ async fn handle(
         *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         r
     }))
+}
+
+/// The JSON object `body` with two values real services differ in from one answer to the
+/// next: the time it was served (ms since the epoch) and whether a cache answered (half the
+/// time, at random).
+fn served_at(mut body: String) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let cache = if fastrand::bool() { "hit" } else { "miss" };
+    if body.ends_with('}') {
+        body.pop();
+        let sep = if body.ends_with('{') { "" } else { "," };
+        body.push_str(&format!(r#"{sep}"served_at":{ms},"cache":"{cache}"}}"#));
+    }
+    body
 }
 
 /// v2 renamed the `plan` field to `tier`.
