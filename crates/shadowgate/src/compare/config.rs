@@ -371,6 +371,21 @@ impl CompareConfig {
         &self.ignore
     }
 
+    /// The array rules as given: (glob, mode, key for `keyed`).
+    pub fn array_rules(&self) -> Vec<(&str, &str, Option<&str>)> {
+        (self.arrays.iter())
+            .map(|(glob, mode)| match mode.strip_prefix("keyed:") {
+                Some(key) => (glob.as_str(), "keyed", Some(key)),
+                None => (glob.as_str(), mode.as_str(), None),
+            })
+            .collect()
+    }
+
+    /// The number rules as given: (glob, abs, rel).
+    pub fn number_rules(&self) -> &[(String, f64, f64)] {
+        &self.numbers
+    }
+
     /// The endpoint templates as given.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
