@@ -40,8 +40,12 @@ pub struct Injected {
     pub rate: f64,
 }
 
-/// Version 2's regressions.
-pub const INJECTED: [Injected; 9] = [
+/// The field latency is judged under (`shadowgate::compare::LATENCY_FIELD`).
+pub const LATENCY: &str = "/latency";
+
+/// Version 2's regressions. The two at [`LATENCY`] are in [`Instance::delay`], so only a
+/// comparison over real sockets sees them.
+pub const INJECTED: [Injected; 13] = [
     // A field renamed: gone under its old name, there under the new one.
     Injected {
         endpoint: "/api/users/{}",
@@ -54,6 +58,13 @@ pub const INJECTED: [Injected; 9] = [
         field: "/body/tier",
         kind: "extra",
         rate: 1.0,
+    },
+    // A value changed in 20% of the users.
+    Injected {
+        endpoint: "/api/users/{}",
+        field: "/body/name",
+        kind: "value",
+        rate: 0.20,
     },
     // An int became a string.
     Injected {
@@ -75,6 +86,27 @@ pub const INJECTED: [Injected; 9] = [
         field: "/status",
         kind: "value",
         rate: 0.10,
+    },
+    // 2xx -> 5xx in 2% of the items.
+    Injected {
+        endpoint: "/api/items/{}",
+        field: "/status",
+        kind: "value",
+        rate: 0.02,
+    },
+    // +50 ms on 15% of the items: their p90 is 50 ms later.
+    Injected {
+        endpoint: "/api/items/{}",
+        field: LATENCY,
+        kind: "slower",
+        rate: 0.15,
+    },
+    // A tail: 3% of the searches take 1.5 s more.
+    Injected {
+        endpoint: "/api/search",
+        field: LATENCY,
+        kind: "slower",
+        rate: 0.03,
     },
     // A value changed in 5% of the searches.
     Injected {
@@ -116,6 +148,19 @@ pub const NOISY: [&str; 7] = [
     "/headers/date",
     "/headers/x-runtime",
 ];
+
+/// Whether a regression found at (`endpoint`, `field`, `kind`) follows from an injected one
+/// rather than being one itself: a 5xx replaces its whole body, so every body field of an
+/// endpoint with an injected status change may go `missing` (the noisy ones too) and the
+/// error's `error` come `extra`.
+pub fn is_consequence(endpoint: &str, field: &str, kind: &str) -> bool {
+    let status_changed = INJECTED
+        .iter()
+        .any(|i| i.endpoint == endpoint && i.field == "/status");
+    status_changed
+        && ((field.starts_with("/body/") && kind == "missing")
+            || (field == "/body/error" && kind == "extra"))
+}
 
 /// A response: status, headers and a JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,6 +212,19 @@ impl Instance {
         }
     }
 
+    /// How long this instance waits before answering request `n`: nothing for version 1; for
+    /// version 2 the [`LATENCY`] regressions of [`INJECTED`].
+    pub fn delay(&self, n: u64) -> Duration {
+        if self.version != Version::V2 {
+            return Duration::ZERO;
+        }
+        match n % 4 {
+            3 if chosen(n, 0.15, 6) => Duration::from_millis(50),
+            2 if chosen(n, 0.03, 7) => Duration::from_millis(1500),
+            _ => Duration::ZERO,
+        }
+    }
+
     /// The answer to request number `n` ([`path_of`]).
     pub fn respond(&mut self, n: u64) -> Generated {
         self.counter += 1;
@@ -188,6 +246,11 @@ impl Instance {
                 if !v2 {
                     headers.push(("x-cache", "HIT".to_owned()));
                 }
+                let name = if v2 && chosen(n, 0.20, 8) {
+                    format!("User {id}")
+                } else {
+                    format!("user{id}")
+                };
                 let (plan_key, points) = if v2 {
                     ("tier", format!("\"{}\"", id * 3))
                 } else {
@@ -196,7 +259,7 @@ impl Instance {
                 (
                     200,
                     format!(
-                        r#"{{"id": {id}, "name": "user{id}", "{plan_key}": "pro", "points": {points}, {noise}}}"#
+                        r#"{{"id": {id}, "name": "{name}", "{plan_key}": "pro", "points": {points}, {noise}}}"#
                     ),
                 )
             }
@@ -225,6 +288,7 @@ impl Instance {
                     ),
                 )
             }
+            3 if v2 && chosen(n, 0.02, 9) => (503, r#"{"error": "unavailable"}"#.to_owned()),
             _ => {
                 let price = if v2 && chosen(n, 0.01, 4) { id + 1 } else { id };
                 let steps = if v2 && chosen(n, 0.20, 5) {
@@ -313,7 +377,15 @@ mod tests {
     fn the_calendar_and_the_rates_are_right() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_789), (2026, 12, 2));
-        for (rate, salt) in [(0.01, 4), (0.05, 2), (0.10, 1), (0.20, 5)] {
+        for (rate, salt) in [
+            (0.01, 4),
+            (0.02, 9),
+            (0.03, 7),
+            (0.05, 2),
+            (0.10, 1),
+            (0.15, 6),
+            (0.20, 5),
+        ] {
             let hits = (0..400u64).filter(|n| chosen(n * 4, rate, salt)).count();
             assert_eq!(hits as f64, rate * 400.0, "{rate}");
         }
