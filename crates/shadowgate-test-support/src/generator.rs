@@ -9,6 +9,9 @@
 //! - `counter`: the instance's own request counter, from a random start;
 //! - `tags`: one set of tags in a random order;
 //! - `score`: a value with jitter up to ±0.0005;
+//! - `source`: `"db"` in 0.1% of the answers at random, else `"cache"`: rare noise (a
+//!   fallback, a retry), which differs in about 0.2% of any two instances' pairs: the case
+//!   Diffy's bare thresholds flag;
 //! - the `date` and `x-runtime` headers.
 //!
 //! The rest of each response follows from the request alone. Version 2 differs as
@@ -139,7 +142,8 @@ pub const INJECTED: [Injected; 13] = [
 ];
 
 /// The fields that change between any two responses: never a regression with a control.
-pub const NOISY: [&str; 7] = [
+pub const NOISY: [&str; 8] = [
+    "/body/source",
     "/body/generatedAt",
     "/body/requestId",
     "/body/counter",
@@ -237,8 +241,9 @@ impl Instance {
             ("x-runtime", format!("0.{:03}", self.rng.u32(1..999))),
         ];
         let (request_id, tags, counter) = (self.uuid(), self.tags(), self.counter);
+        let source = if self.rng.f64() < 0.001 { "db" } else { "cache" };
         let noise = format!(
-            r#""generatedAt": "{}", "requestId": "{request_id}", "counter": {counter}, "tags": {tags}"#,
+            r#""generatedAt": "{}", "requestId": "{request_id}", "counter": {counter}, "tags": {tags}, "source": "{source}""#,
             rfc3339(now),
         );
         let (status, body) = match n % 4 {

@@ -89,11 +89,15 @@ struct Ledger {
 }
 
 impl Ledger {
-    fn new() -> Self {
+    fn new(shapes: bool) -> Self {
+        let tally = match shapes {
+            true => Tally::new(Bounds::default()),
+            false => Tally::without_shapes(Bounds::default()),
+        };
         Self {
             since: SystemTime::now(),
             results: [0; CompareResult::ALL.len()],
-            tally: Tally::new(Bounds::default()),
+            tally,
             latency: HashMap::new(),
             samples: Samples::default(),
             regressions: HashMap::new(),
@@ -108,6 +112,7 @@ impl Book {
         env: CompareEnv,
         metrics: CompareMetrics,
     ) -> Self {
+        let shapes = comparison.shapes;
         Self {
             rate: RateLimit::new(comparison.max_per_second),
             target,
@@ -115,7 +120,7 @@ impl Book {
             env,
             metrics,
             rule: Rule::default(),
-            ledger: Mutex::new(Ledger::new()),
+            ledger: Mutex::new(Ledger::new(shapes)),
         }
     }
 
@@ -333,7 +338,7 @@ impl Book {
 
     /// Clears the counts and samples.
     pub(crate) fn reset(&self) {
-        *self.ledger() = Ledger::new();
+        *self.ledger() = Ledger::new(self.comparison.shapes);
         self.metrics.regressions.set(0);
     }
 

@@ -56,6 +56,7 @@ pub struct CompareConfig {
     numbers: Vec<(String, f64, f64)>,
     endpoints: Vec<String>,
     max_per_second: u32,
+    shapes: bool,
 }
 
 impl Default for CompareConfig {
@@ -70,6 +71,7 @@ impl Default for CompareConfig {
             numbers: Vec::new(),
             endpoints: Vec::new(),
             max_per_second: DEFAULT_COMPARE_PER_SECOND,
+            shapes: true,
         }
     }
 }
@@ -138,6 +140,14 @@ impl CompareConfig {
     /// `skipped_budget`.
     pub fn max_per_second(mut self, n: u32) -> Self {
         self.max_per_second = n;
+        self
+    }
+
+    /// Whether two values of one recognisable shape count as masked (the default, see
+    /// docs/verdicts.md, "Masking"). Off, every difference counts: the detection benchmark's
+    /// "rules only" mode. Not a key of the config file.
+    pub fn shapes(mut self, on: bool) -> Self {
+        self.shapes = on;
         self
     }
 
@@ -275,6 +285,7 @@ impl CompareConfig {
             rules,
             templates,
             max_per_second: self.max_per_second,
+            shapes: self.shapes,
             given: self.clone(),
         }))
     }
@@ -309,6 +320,7 @@ pub struct Comparison {
     pub(crate) rules: Rules,
     pub(crate) templates: Vec<Template>,
     pub(crate) max_per_second: u32,
+    pub(crate) shapes: bool,
     given: CompareConfig,
 }
 

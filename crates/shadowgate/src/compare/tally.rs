@@ -95,6 +95,8 @@ impl EndpointCounts {
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     bounds: Bounds,
+    /// Whether two values of one shape count as masked (docs/verdicts.md, "Masking").
+    shapes: bool,
     endpoints: HashMap<String, EndpointCounts>,
 }
 
@@ -118,7 +120,17 @@ impl Tally {
     pub fn new(bounds: Bounds) -> Self {
         Self {
             bounds,
+            shapes: true,
             endpoints: HashMap::new(),
+        }
+    }
+
+    /// An empty tally that counts every difference, shapes or not: the "rules only" mode of
+    /// the detection benchmark.
+    pub fn without_shapes(bounds: Bounds) -> Self {
+        Self {
+            shapes: false,
+            ..Self::new(bounds)
         }
     }
 
@@ -158,7 +170,10 @@ impl Tally {
 
     /// Counts one compared pair, judging shapes at `now`.
     pub fn record(&mut self, pair: Pair<'_>, now: SystemTime) {
-        let bounds = self.bounds;
+        let (bounds, shapes) = (self.bounds, self.shapes);
+        let shaped = |d: &Difference| {
+            shapes && matches!((&d.primary, &d.shadow), (Some(p), Some(s)) if masked(p, s, now))
+        };
         let key = self.key_of(pair.endpoint);
         let counts = self.endpoints.entry(key.to_owned()).or_default();
         counts.pairs += 1;
@@ -180,8 +195,7 @@ impl Tally {
             if !seen.insert(key.clone()) {
                 continue;
             }
-            let only_masked =
-                matches!((&d.primary, &d.shadow), (Some(p), Some(s)) if masked(p, s, now));
+            let only_masked = shaped(d);
             let c = counts.fields.entry(key).or_default();
             if only_masked {
                 c.masked += 1;
@@ -195,7 +209,7 @@ impl Tally {
             counts.control_pairs += 1;
             let mut seen: HashSet<(String, Kind)> = HashSet::new();
             for d in control {
-                if matches!((&d.primary, &d.shadow), (Some(p), Some(s)) if masked(p, s, now)) {
+                if shaped(d) {
                     continue;
                 }
                 let key = bounded(counts, bounds.fields, &d.field, d.kind);
