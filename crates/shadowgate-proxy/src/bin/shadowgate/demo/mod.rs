@@ -197,19 +197,22 @@ fn intro(
     );
     println!("                   in {search} ms ({tail_share:.0}% of them in {tail:.1} s)");
     println!(
-        "  v1-control       {}  a second v1: the comparison's control (every answer carries its",
+        "  v1-control       {}  a second v1, the comparison's control",
         control.url()
     );
-    println!("                   own served_at time and a random cache hit or miss: noise)");
     println!(
-        "  proxy            http://{proxy}  -> v1, with a copy of every request to {TARGET:?}"
+        "                   (every backend's answers carry noise: a served_at time and a random"
+    );
+    println!("                   cache hit or miss)");
+    println!(
+        "  proxy            http://{proxy}  -> v1, with a copy of every request to {TARGET:?},"
     );
     println!(
-        "                   (sample 1.0, {CANARY_WORKERS} workers, queue {CANARY_QUEUE}, timeout {} s)",
+        "                   compared with v1's answer (and the control's for the compared ones)\n                   (sample 1.0, {CANARY_WORKERS} workers, queue {CANARY_QUEUE}, timeout {} s)",
         CANARY_TIMEOUT.as_secs_f64()
     );
     if let Some(admin) = admin {
-        println!("  admin            http://{admin}  (/healthz, /metrics)");
+        println!("  admin            http://{admin}  (/healthz, /metrics, /compare)");
     }
     println!(
         "  traffic          {CLIENTS} keep-alive clients, at most {} req/s in all: user lookups 45%,",
