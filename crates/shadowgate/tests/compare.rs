@@ -463,3 +463,42 @@ async fn control_primary_needs_a_replay_and_only_reads() {
         r#"compare control: "primary" replays only GET and HEAD, but methods is ["GET", "POST"]"#
     );
 }
+
+#[tokio::test]
+async fn a_stalled_shadow_and_a_black_holed_control_leave_the_primary_untouched() {
+    // The shadow answers only after 30 s; the control never answers at all.
+    let stalled = RecordingServer::start_with(Responder::new().delay(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let hole = BlackHole::start().await.unwrap();
+    let layer = MirrorLayer::builder()
+        .target(
+            TargetConfig::builder(stalled.url())
+                .name("stalled")
+                .timeout(Duration::from_secs(60))
+                .compare(CompareConfig::new().control(Control::Target("hole".into())))
+                .build()
+                .unwrap(),
+        )
+        .target(
+            TargetConfig::builder(hole.url())
+                .name("hole")
+                .sample(0.0)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let addr = serve(layer.clone()).await;
+    // Every primary answer arrives, whole and unchanged, within the test's bound...
+    send(addr, (0..50).map(|i| format!("/api/users/{i}"))).await;
+    // ...while no comparison has even been possible: neither side has answered one copy.
+    stalled.wait_for(50, Duration::from_secs(10)).await;
+    let pending: u64 = report(&layer, "stalled").results.values().sum();
+    assert_eq!(pending, 0, "the primary never waited for a side");
+    assert!(
+        hole.connections() > 0,
+        "the control's copies are on the wire"
+    );
+}
