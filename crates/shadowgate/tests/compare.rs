@@ -502,3 +502,24 @@ async fn a_stalled_shadow_and_a_black_holed_control_leave_the_primary_untouched(
         "the control's copies are on the wire"
     );
 }
+
+#[tokio::test]
+async fn over_the_comparison_budget_a_pair_is_skipped_and_counted() {
+    let canary = json_server(|n| user(n, "plan")).await;
+    let layer = MirrorLayer::builder()
+        .target(target(
+            &canary.url(),
+            "canary",
+            CompareConfig::new().max_per_second(1),
+        ))
+        .build()
+        .unwrap();
+    let addr = serve(layer.clone()).await;
+    send(addr, (0..10).map(|i| format!("/api/users/{i}"))).await;
+    let got = results(&layer, "canary", 10).await;
+    // One token a second, a burst of one: the ten requests take far less than the seconds
+    // that would refill nine more.
+    assert_eq!(got.values().sum::<u64>(), 10, "{got:?}");
+    assert!(got["skipped_budget"] >= 5, "{got:?}");
+    assert_eq!(got["equal"] + got["skipped_budget"], 10, "{got:?}");
+}
