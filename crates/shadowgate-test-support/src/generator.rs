@@ -241,7 +241,11 @@ impl Instance {
             ("x-runtime", format!("0.{:03}", self.rng.u32(1..999))),
         ];
         let (request_id, tags, counter) = (self.uuid(), self.tags(), self.counter);
-        let source = if self.rng.f64() < 0.001 { "db" } else { "cache" };
+        let source = if self.rng.f64() < 0.001 {
+            "db"
+        } else {
+            "cache"
+        };
         let noise = format!(
             r#""generatedAt": "{}", "requestId": "{request_id}", "counter": {counter}, "tags": {tags}, "source": "{source}""#,
             rfc3339(now),

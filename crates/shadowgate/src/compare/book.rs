@@ -35,6 +35,10 @@ use crate::copy::CopyHead;
 use crate::metrics::CompareMetrics;
 use crate::rate::RateLimit;
 
+/// How often, at most, a target's regressions are judged again as pairs come (a report judges
+/// at once): judging an endpoint walks every field it has.
+const JUDGE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The field latency is judged under.
 pub const LATENCY_FIELD: &str = "/latency";
 
@@ -86,6 +90,9 @@ struct Ledger {
     samples: Samples,
     /// Regressions per endpoint, as last judged.
     regressions: HashMap<String, u64>,
+    /// Endpoints with pairs not judged yet, and when the last judgement was.
+    dirty: HashSet<String>,
+    judged_at: Instant,
 }
 
 impl Ledger {
@@ -101,6 +108,8 @@ impl Ledger {
             latency: HashMap::new(),
             samples: Samples::default(),
             regressions: HashMap::new(),
+            dirty: HashSet::new(),
+            judged_at: Instant::now(),
         }
     }
 }
@@ -252,19 +261,12 @@ impl Book {
                 &differences,
                 control_differences.as_deref().unwrap_or(&[]),
             );
-            let regressions = (ledger.tally.endpoints().get(&key)).map_or(0, |c| {
-                c.verdicts(&self.rule)
-                    .iter()
-                    .filter(|(field, kind, v)| {
-                        *v == Verdict::Regression
-                            && !self.env.rules.ignored(&self.target, &key, field, *kind)
-                    })
-                    .count() as u64
-            });
-            ledger.regressions.insert(key, regressions);
-            self.metrics
-                .regressions
-                .set(ledger.regressions.values().sum::<u64>() as i64);
+            if !ledger.dirty.contains(&key) {
+                ledger.dirty.insert(key);
+            }
+            if ledger.judged_at.elapsed() >= JUDGE_EVERY {
+                self.judge(ledger);
+            }
         }
         self.metrics.result(result);
         self.metrics.duration.observe(started.elapsed());
@@ -336,6 +338,26 @@ impl Book {
         }
     }
 
+    /// Judges the endpoints that have new pairs since the last time: their regressions, and the
+    /// gauge over all of them.
+    fn judge(&self, ledger: &mut Ledger) {
+        for key in std::mem::take(&mut ledger.dirty) {
+            let regressions = (ledger.tally.endpoints().get(&key)).map_or(0, |c| {
+                c.verdicts(&self.rule)
+                    .iter()
+                    .filter(|(field, kind, v)| {
+                        *v == Verdict::Regression
+                            && !self.env.rules.ignored(&self.target, &key, field, *kind)
+                    })
+                    .count() as u64
+            });
+            ledger.regressions.insert(key, regressions);
+        }
+        ledger.judged_at = Instant::now();
+        let total = ledger.regressions.values().sum::<u64>();
+        self.metrics.regressions.set(total as i64);
+    }
+
     /// Clears the counts and samples.
     pub(crate) fn reset(&self) {
         *self.ledger() = Ledger::new(self.comparison.shapes);
@@ -344,7 +366,8 @@ impl Book {
 
     /// The report behind `GET /compare`.
     pub(crate) fn report(&self) -> CompareReport {
-        let ledger = self.ledger();
+        let mut ledger = self.ledger();
+        self.judge(&mut ledger);
         let results: BTreeMap<&'static str, u64> = (CompareResult::ALL.iter())
             .map(|r| (r.as_str(), ledger.results[r.index()]))
             .collect();

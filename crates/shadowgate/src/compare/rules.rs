@@ -3,6 +3,7 @@
 //! keeps them; the proxy saves them in its state file.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub struct IgnoreRule {
 #[derive(Debug, Default)]
 pub(crate) struct RuntimeRules {
     rules: Mutex<BTreeMap<String, Vec<(IgnoreRule, Glob)>>>,
+    /// How many rules there are, read without the lock: most layers have none.
+    count: AtomicUsize,
 }
 
 impl RuntimeRules {
@@ -36,6 +39,9 @@ impl RuntimeRules {
 
     /// The globs that apply to `target` at `endpoint`.
     pub(crate) fn ignores_for(&self, target: &str, endpoint: &str) -> Vec<Glob> {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return Vec::new();
+        }
         let rules = self.lock();
         let Some(list) = rules.get(target) else {
             return Vec::new();
@@ -48,6 +54,9 @@ impl RuntimeRules {
 
     /// Whether a rule of `target` ignores `field` at `endpoint` (counted before the rule came).
     pub(crate) fn ignored(&self, target: &str, endpoint: &str, field: &str, _kind: Kind) -> bool {
+        if self.count.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
         let rules = self.lock();
         rules.get(target).is_some_and(|list| {
             list.iter().any(|(r, g)| {
@@ -80,6 +89,7 @@ impl RuntimeRules {
             return Err(InvalidValue::quoted(&rule.ignore, why));
         }
         list.push((rule, glob));
+        self.count.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -92,6 +102,9 @@ impl RuntimeRules {
         let before = list.len();
         list.retain(|(r, _)| r != rule);
         let removed = list.len() < before;
+        if removed {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
         if list.is_empty() {
             rules.remove(target);
         }
