@@ -1,6 +1,7 @@
 //! The not-sampled path allocates nothing: a request that no target samples costs the layer
-//! one atomic load and the sampling loop. Measured with a counting global allocator that counts
-//! only on the test's own thread.
+//! one atomic load and the sampling loop. A request copied to a target without comparison
+//! allocates no more than it did before comparison existed. Measured with a counting global
+//! allocator that counts only on the test's own thread.
 #![allow(unsafe_code)] // a GlobalAlloc impl is unsafe by definition; it only forwards to System.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
@@ -128,4 +129,70 @@ fn not_sampled_requests_allocate_nothing() {
         )
         .unwrap();
     assert!(one(&mut svc) > 0, "the counting allocator counted nothing");
+}
+
+/// Allocations on the request path of a bodiless GET copied to one target that does not compare,
+/// measured before comparison existed (the parent of the commit that wired comparison into the
+/// layer, with this test's code): 9 (672 bytes), the first request 11. Since then, 9 still (768
+/// bytes: the list of sampled targets is one allocation as before, of 4 entries that now carry
+/// their comparison slots, 32 bytes each instead of 8; it is freed before `call` returns).
+const SAMPLED_BEFORE_COMPARISON: usize = 9;
+
+#[test]
+fn sampled_but_not_compared_requests_allocate_as_before_comparison() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let layer = |compare: Option<shadowgate::CompareConfig>| {
+        let target = TargetConfig::builder("http://127.0.0.1:1").name("always");
+        let target = match compare {
+            Some(c) => target.compare(c),
+            None => target,
+        };
+        MirrorLayer::builder()
+            .target(target.build().unwrap())
+            .build()
+            .unwrap()
+    };
+    let mut cx = Context::from_waker(Waker::noop());
+    // The runtime is never run, so each copy waits in the target's queue (256 by default): 30
+    // requests are each dispatched, none dropped.
+    let mut requests = |layer: &MirrorLayer| -> Vec<usize> {
+        let mut svc = layer.layer(tower::service_fn(ready_primary));
+        (0..30)
+            .map(|_| {
+                let req = Request::get("/path?q=1")
+                    .header("x-a", "b")
+                    .body(Empty::new())
+                    .unwrap();
+                allocations_during(|| {
+                    assert!(svc.poll_ready(&mut cx).is_ready());
+                    let fut = pin!(svc.call(req));
+                    assert!(matches!(fut.poll(&mut cx), Poll::Ready(Ok(_))));
+                })
+            })
+            .collect()
+    };
+    let plain = layer(None);
+    let counts = requests(&plain);
+    let dispatched = plain.stats()[0].get(shadowgate::Outcome::Dispatched);
+    assert_eq!(dispatched, 30, "every request was copied: {counts:?}");
+    // The first request may warm thread-locals and the target's first use.
+    for n in &counts[1..] {
+        assert!(
+            *n <= SAMPLED_BEFORE_COMPARISON,
+            "a sampled request to a target without comparison allocated {n} times, more than \
+             the {SAMPLED_BEFORE_COMPARISON} before comparison existed: {counts:?}"
+        );
+    }
+    // The counter tells comparing apart: the same request compared keeps the primary's answer
+    // and pairs it (the pairing, the slots, the keeper, the answer).
+    let compared = requests(&layer(Some(shadowgate::CompareConfig::new())));
+    assert!(
+        compared[1..].iter().all(|n| *n > SAMPLED_BEFORE_COMPARISON),
+        "compared {compared:?}, not compared {counts:?}"
+    );
+    eprintln!("allocations per request: not compared {counts:?}, compared {compared:?}");
 }
