@@ -49,5 +49,7 @@ pub use result::CompareResult;
 pub use rules::IgnoreRule;
 pub use samples::{REDACTED_HEADERS, SAMPLES_PER_FIELD, SAMPLE_BODY_BYTES, SAMPLE_STORE_BYTES};
 pub use shape::{masked, shape, Shape};
-pub use tally::{Bounds, EndpointCounts, FieldCounts, Pair, Tally};
+pub use tally::{
+    Bounds, EndpointCounts, FieldCounts, Pair, Tally, MAX_ENDPOINT_LEN, MAX_FIELD_LEN,
+};
 pub use verdict::{diffy, Evidence, Rule, Verdict};

@@ -190,11 +190,17 @@ fn differences(ds: &[Difference]) -> Vec<SampleDifference> {
         .collect()
 }
 
-/// A value whose JSON is longer than [`SAMPLE_VALUE_BYTES`] as a string of its cut JSON.
+/// A scalar as it is; an object or an array, or a value whose JSON is longer than
+/// [`SAMPLE_VALUE_BYTES`], as a string of its JSON, cut. A nested value kept as a tree can take
+/// a hundred times its JSON in memory (a map node per level); as text it takes its length.
 fn cut_value(v: &serde_json::Value) -> serde_json::Value {
     let text = v.to_string();
-    if text.len() <= SAMPLE_VALUE_BYTES {
+    let nested = v.is_object() || v.is_array();
+    if text.len() <= SAMPLE_VALUE_BYTES && !nested {
         return v.clone();
+    }
+    if text.len() <= SAMPLE_VALUE_BYTES {
+        return serde_json::Value::String(text);
     }
     let mut end = SAMPLE_VALUE_BYTES;
     while !text.is_char_boundary(end) {
@@ -232,6 +238,17 @@ mod tests {
         let out = differences(&[d]);
         assert_eq!(out[0].primary, Some(REDACTED.into()));
         assert_eq!(out[0].shadow, Some(REDACTED.into()));
+    }
+
+    #[test]
+    fn nested_values_are_kept_as_their_json_text() {
+        let nested: serde_json::Value = serde_json::from_str(r#"{"":{"":{"":[1,2]}}}"#).unwrap();
+        assert_eq!(
+            cut_value(&nested),
+            serde_json::Value::String(nested.to_string())
+        );
+        assert_eq!(cut_value(&serde_json::json!(3)), serde_json::json!(3));
+        assert_eq!(cut_value(&serde_json::json!("s")), serde_json::json!("s"));
     }
 
     #[test]

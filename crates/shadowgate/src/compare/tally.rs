@@ -46,6 +46,9 @@ impl Default for Bounds {
 /// The longest field kept by name; a longer one (a hostile target's keys) is counted as
 /// `/~other`.
 pub const MAX_FIELD_LEN: usize = 256;
+/// The longest endpoint kept by name; a longer one (a hostile client's path) is counted as
+/// `~other`.
+pub const MAX_ENDPOINT_LEN: usize = 256;
 
 /// Counts for one (field, kind).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -136,6 +139,9 @@ impl Tally {
 
     /// The endpoint `endpoint` is counted under: itself, or `~other` past the bound.
     pub fn key_of<'a>(&self, endpoint: &'a str) -> &'a str {
+        if endpoint.len() > MAX_ENDPOINT_LEN {
+            return OTHER_ENDPOINT;
+        }
         if self.endpoints.contains_key(endpoint) || self.endpoints.len() < self.bounds.endpoints {
             endpoint
         } else {
@@ -323,6 +329,20 @@ mod tests {
         t.record(pair("/e", &shadow, None), SystemTime::now());
         let counts = &t.endpoints()["/e"].fields[&("/body/items/*/price".to_owned(), Kind::Value)];
         assert_eq!(counts.differing, 1);
+    }
+
+    #[test]
+    fn a_long_endpoint_is_counted_as_other() {
+        let mut t = Tally::new(Bounds::default());
+        let long = format!("/{}", "{}/".repeat(MAX_ENDPOINT_LEN));
+        t.record(pair(&long, &[], None), SystemTime::now());
+        t.record(pair("/short", &[], None), SystemTime::now());
+        let names: Vec<_> = t.endpoints().keys().map(String::as_str).collect();
+        assert!(
+            names.contains(&OTHER_ENDPOINT) && names.contains(&"/short"),
+            "{names:?}"
+        );
+        assert_eq!(names.len(), 2);
     }
 
     #[test]
