@@ -8,19 +8,20 @@
 #![allow(unsafe_code)] // a GlobalAlloc impl is unsafe by definition; it only forwards to System.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use common::heap::{Live, LIVE};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use shadowgate::compare::tally::{OTHER_ENDPOINT, OTHER_FIELD};
 use shadowgate::compare::{
     CompareReport, EndpointCounts, FieldCounts, Kind, MAX_ENDPOINT_LEN, SAMPLE_STORE_BYTES,
@@ -28,34 +29,6 @@ use shadowgate::compare::{
 use shadowgate::{CompareConfig, MirrorLayer, TargetConfig, TeeBody};
 use shadowgate_test_support::client::{get, http1, HttpClient};
 use shadowgate_test_support::eventually;
-use tower::Layer;
-
-struct Live;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Live {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Live = Live;
@@ -150,19 +123,7 @@ where
 
 /// Serves [`primary`] through `layer` on 127.0.0.1:0.
 async fn serve(layer: MirrorLayer) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let svc = TowerToHyperService::new(layer.layer(tower::service_fn(primary)));
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
+    common::serve_with(layer, primary::<hyper::body::Incoming>).await
 }
 
 /// `n` (at most 2,048) random lower-case letters: a slice of a fixed random string at a random

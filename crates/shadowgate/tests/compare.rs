@@ -15,16 +15,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
+use shadowgate::compare::FieldReport;
 use shadowgate::{
     CompareConfig, CompareEvent, CompareReport, CompareResult, Control, IgnoreRule, MirrorLayer,
     TargetConfig, TeeBody,
 };
 use shadowgate_test_support::client::{get, http1};
 use shadowgate_test_support::{eventually, BlackHole, Recorded, RecordingServer, Responder};
-use tower::Layer;
 
 /// The primary's answer to `/api/users/N`: a user with a plan, and a field that is the same
 /// on every side.
@@ -58,19 +55,7 @@ where
 
 /// Serves [`primary`] through `layer` on 127.0.0.1:0.
 async fn serve(layer: MirrorLayer) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let svc = TowerToHyperService::new(layer.layer(tower::service_fn(primary)));
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
+    common::serve_with(layer, primary::<hyper::body::Incoming>).await
 }
 
 /// A JSON server answering `/api/users/N` with `answer(N)`.
@@ -91,6 +76,23 @@ async fn send(addr: SocketAddr, paths: impl IntoIterator<Item = String>) {
         let resp = client.request(req).await.unwrap();
         resp.into_body().collect().await.unwrap();
     }
+}
+
+/// Answers to `/api/users/N` with the plan under `plan_key` and a counter of the server's
+/// own, from `start`: noise between any two servers.
+fn counting(plan_key: &'static str, start: u64) -> impl Fn(u64) -> String + Send + Sync {
+    let counter = std::sync::atomic::AtomicU64::new(start);
+    move |n| {
+        let c = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!(r#"{{"id":{n},"{plan_key}":"pro","name":"user {n}","served":{c}}}"#)
+    }
+}
+
+/// The verdict of each (field, kind) listed.
+fn verdicts(fields: &[FieldReport]) -> BTreeMap<(&str, &str), &str> {
+    (fields.iter())
+        .map(|f| ((f.path.as_str(), f.kind), f.verdict))
+        .collect()
 }
 
 fn report(layer: &MirrorLayer, target: &str) -> CompareReport {
@@ -227,15 +229,8 @@ async fn an_ignore_rule_added_at_run_time_hides_the_field() {
 async fn with_a_control_a_noisy_field_is_noise_and_the_change_a_regression() {
     // Every answer carries a counter that differs between any two servers: the control's
     // evidence cancels it.
-    let noisy = |plan: &'static str| {
-        let counter = Arc::new(std::sync::atomic::AtomicU64::new(1_000));
-        move |n: u64| {
-            let c = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            format!(r#"{{"id":{n},"{plan}":"pro","name":"user {n}","served":{c}}}"#)
-        }
-    };
-    let canary = json_server(noisy("tier")).await;
-    let reference = json_server(noisy("plan")).await;
+    let canary = json_server(counting("tier", 1_000)).await;
+    let reference = json_server(counting("plan", 1_000)).await;
     let layer = MirrorLayer::builder()
         .target(target(
             &canary.url(),
@@ -260,10 +255,7 @@ async fn with_a_control_a_noisy_field_is_noise_and_the_change_a_regression() {
         "the control got every compared request"
     );
     let fields = layer.compare_fields("canary", "/api/users/{}").unwrap();
-    let verdicts: BTreeMap<_, _> = fields
-        .iter()
-        .map(|f| ((f.path.as_str(), f.kind), f.verdict))
-        .collect();
+    let verdicts = verdicts(&fields);
     assert_eq!(verdicts[&("/body/tier", "extra")], "regression");
     assert_eq!(verdicts[&("/body/plan", "missing")], "regression");
     assert_eq!(verdicts[&("/body/served", "extra")], "noise", "{fields:?}");
@@ -377,18 +369,8 @@ async fn a_gzipped_answer_is_compared_decoded() {
 async fn control_primary_replays_the_request_to_the_primary_as_a_live_a_a_test() {
     // The "primary's upstream" for the replays: another instance of the primary's version,
     // whose counter differs from the in-process primary's, as two instances' would.
-    let counter = Arc::new(std::sync::atomic::AtomicU64::new(5_000));
-    let served = move |n: u64| {
-        let c = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        format!(r#"{{"id":{n},"plan":"pro","name":"user {n}","served":{c}}}"#)
-    };
-    let again = json_server(served).await;
-    let canary_counter = Arc::new(std::sync::atomic::AtomicU64::new(9_000));
-    let canary = json_server(move |n| {
-        let c = canary_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        format!(r#"{{"id":{n},"tier":"pro","name":"user {n}","served":{c}}}"#)
-    })
-    .await;
+    let again = json_server(counting("plan", 5_000)).await;
+    let canary = json_server(counting("tier", 9_000)).await;
     let base = again.url();
     let replayed: Arc<Mutex<Vec<http::HeaderMap>>> = Arc::default();
     let seen = replayed.clone();
@@ -429,10 +411,7 @@ async fn control_primary_replays_the_request_to_the_primary_as_a_live_a_a_test()
         "replays are marked"
     );
     let fields = layer.compare_fields("canary", "/api/users/{}").unwrap();
-    let verdicts: BTreeMap<_, _> = fields
-        .iter()
-        .map(|f| ((f.path.as_str(), f.kind), f.verdict))
-        .collect();
+    let verdicts = verdicts(&fields);
     assert_eq!(verdicts[&("/body/tier", "extra")], "regression");
     assert_eq!(verdicts[&("/body/plan", "missing")], "regression");
     // The primary has no `served`; the replay adds it as often as the canary: noise.

@@ -2,6 +2,8 @@
 //! real socket, direct calls through the layer, and bounded waits on the outcome counters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)] // tests fail by panicking
 
+pub mod heap;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -71,6 +73,15 @@ pub fn get(uri: &str) -> Request<http_body_util::Empty<Bytes>> {
 
 /// Serves the primary through the layer on 127.0.0.1:0 (HTTP/1.1 and h2c).
 pub async fn serve(layer: MirrorLayer) -> SocketAddr {
+    serve_with(layer, primary::<hyper::body::Incoming>).await
+}
+
+/// Serves `primary` through the layer on 127.0.0.1:0 (HTTP/1.1 and h2c).
+pub async fn serve_with<F, Fut>(layer: MirrorLayer, primary: F) -> SocketAddr
+where
+    F: Fn(Request<TeeBody<hyper::body::Incoming>>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -78,7 +89,7 @@ pub async fn serve(layer: MirrorLayer) -> SocketAddr {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let svc = TowerToHyperService::new(layer.layer(tower::service_fn(primary)));
+            let svc = TowerToHyperService::new(layer.layer(tower::service_fn(primary.clone())));
             tokio::spawn(async move {
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), svc)
