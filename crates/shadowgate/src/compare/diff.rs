@@ -346,9 +346,19 @@ fn unmatched_both<'a, 'b>(
     s: &'b [Value],
 ) -> (Vec<(usize, &'a Value)>, Vec<(usize, &'b Value)>) {
     let mut taken = vec![false; s.len()];
+    // Elements equal at the same place are matched to each other first: any matching may pair
+    // them, and it leaves only the changed places to search (one changed element of a long
+    // array costs one search, not one per later element).
+    let mut placed = vec![false; p.len()];
+    for (i, (pv, sv)) in p.iter().zip(s).enumerate() {
+        if pv == sv {
+            placed[i] = true;
+            taken[i] = true;
+        }
+    }
     let mut only_primary = Vec::new();
-    for (i, pv) in p.iter().enumerate() {
-        match (0..s.len()).find(|&j| !taken[j] && same(pv, &s[j])) {
+    for (i, pv) in p.iter().enumerate().filter(|(i, _)| !placed[*i]) {
+        match (0..s.len()).find(|&j| !taken[j] && (*pv == s[j] || same(pv, &s[j]))) {
             Some(j) => taken[j] = true,
             None => only_primary.push((i, pv)),
         }
@@ -412,6 +422,29 @@ mod tests {
             one("/body/new", "/body/new", Kind::Extra),
         ]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn one_changed_element_of_a_long_array_is_one_value_difference() {
+        let rules = Rules::default();
+        let p: Vec<Value> = (0..2_000).map(|i| json!({"id": i, "n": i})).collect();
+        let mut s = p.clone();
+        s[7] = json!({"id": 7, "n": 8});
+        assert_eq!(
+            diffs(Value::Array(p.clone()), Value::Array(s), &rules),
+            [one("/body/7/n", "/body/*/n", Kind::Value)]
+        );
+        // Equal places are matched first; the rest still finds its match anywhere.
+        let mut swapped = p.clone();
+        swapped.swap(3, 1_500);
+        assert_eq!(
+            diffs(Value::Array(p), Value::Array(swapped), &rules),
+            [one("/body", "/body", Kind::Order)]
+        );
+        assert_eq!(
+            diffs(json!([1, 1, 2]), json!([1, 2, 1.0]), &rules),
+            [one("/body", "/body", Kind::Order)]
+        );
     }
 
     #[test]
