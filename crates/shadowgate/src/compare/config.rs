@@ -373,11 +373,6 @@ impl Comparison {
 }
 
 impl CompareConfig {
-    /// The sample ratio as given.
-    pub fn sample_ratio(&self) -> f64 {
-        self.sample
-    }
-
     /// The ignore globs as given.
     pub fn ignores(&self) -> &[String] {
         &self.ignore
@@ -401,11 +396,6 @@ impl CompareConfig {
     /// The endpoint templates as given.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
-    }
-
-    /// The control as given.
-    pub fn control_setting(&self) -> Option<&Control> {
-        self.control.as_ref()
     }
 }
 
