@@ -472,8 +472,14 @@ async fn a_stalled_shadow_and_a_black_holed_control_leave_the_primary_untouched(
         .build()
         .unwrap();
     let addr = serve(layer.clone()).await;
-    // Every primary answer arrives, whole and unchanged, within the test's bound...
-    send(addr, (0..50).map(|i| format!("/api/users/{i}"))).await;
+    // Every primary answer arrives, whole and unchanged, within the test's bound (the shadow
+    // answers only after 30 s, so a primary that waited for it would miss it)...
+    let answered = tokio::time::timeout(
+        common::WAIT,
+        send(addr, (0..50).map(|i| format!("/api/users/{i}"))),
+    )
+    .await;
+    assert!(answered.is_ok(), "the primary waited for a side");
     // ...while no comparison has even been possible: neither side has answered one copy.
     stalled.wait_for(50, Duration::from_secs(10)).await;
     let pending: u64 = report(&layer, "stalled").results.values().sum();
