@@ -1,6 +1,7 @@
 //! [`ProxyBody`]: the response body the proxy sends: the upstream's body, streamed frame by frame,
 //! or a short body of its own (errors, admin answers). An upstream body holds its backend's
-//! in-flight [`Lease`] until it ends or is dropped.
+//! in-flight [`Lease`] until it ends or is dropped, and its connection, which goes back to the
+//! backend's pool when the body has ended (and is closed when it is dropped unfinished).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,7 +13,9 @@ use hyper::body::Incoming;
 
 use shadowgate::DurationHistogram;
 
-use crate::upstream::Lease;
+use shadowgate::pool::Conn;
+
+use crate::upstream::{Lease, UpstreamBody};
 
 /// A response body: the upstream's, streamed, or the proxy's own bytes.
 #[derive(Debug)]
@@ -25,16 +28,25 @@ pub(crate) struct ProxyBody {
 #[derive(Debug)]
 enum Kind {
     /// The backend's request stays in flight until the body ends (the lease is then dropped).
-    Upstream(Incoming, Option<Lease>),
+    Upstream(Incoming, Held),
     Full(Option<Bytes>),
 }
 
 impl ProxyBody {
     /// The upstream's body, passed through frame by frame (never buffered); `lease` counts the
-    /// request in flight on its backend until the body ends or is dropped.
-    pub(crate) fn upstream(body: Incoming, lease: Lease) -> Self {
+    /// request in flight on its backend until the body ends or is dropped, and `conn` goes back
+    /// to its pool once the body has ended.
+    pub(crate) fn upstream(body: Incoming, lease: Lease, conn: Conn<UpstreamBody>) -> Self {
+        let mut held = Held {
+            lease: Some(lease),
+            conn: Some(conn),
+        };
+        // No body at all (a 204, a HEAD, `Content-Length: 0`): hyper may never poll it.
+        if body.is_end_stream() {
+            held.end(true);
+        }
         Self {
-            kind: Kind::Upstream(body, Some(lease)),
+            kind: Kind::Upstream(body, held),
             timer: None,
         }
     }
@@ -69,10 +81,14 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &mut self.get_mut().kind {
-            Kind::Upstream(body, lease) => {
-                let frame = Pin::new(body).poll_frame(cx);
-                if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
-                    lease.take();
+            Kind::Upstream(body, held) => {
+                let frame = Pin::new(&mut *body).poll_frame(cx);
+                match &frame {
+                    Poll::Ready(None) => held.end(true),
+                    Poll::Ready(Some(Err(_))) => held.end(false),
+                    // hyper stops polling once `is_end_stream` says the last frame went.
+                    Poll::Ready(Some(Ok(_))) if body.is_end_stream() => held.end(true),
+                    _ => {}
                 }
                 frame
             }
@@ -92,6 +108,25 @@ impl Body for ProxyBody {
             Kind::Upstream(body, _) => body.size_hint(),
             Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
         }
+    }
+}
+
+/// What an upstream body holds until it ends.
+#[derive(Debug)]
+struct Held {
+    lease: Option<Lease>,
+    conn: Option<Conn<UpstreamBody>>,
+}
+
+impl Held {
+    /// The body is over: the slot is freed, and the connection goes back to its pool when the
+    /// body was read to the end (`complete`), else it is closed.
+    fn end(&mut self, complete: bool) {
+        if let (true, Some(conn)) = (complete, self.conn.take()) {
+            conn.release();
+        }
+        self.conn = None;
+        self.lease = None;
     }
 }
 

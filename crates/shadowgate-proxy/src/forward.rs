@@ -1,5 +1,5 @@
 //! [`Forward`]: the service at the bottom of the stack. It picks a backend of its [`Upstream`]
-//! per request, sends the request over the upstream's pooled keep-alive client and streams the
+//! per request, sends the request over the backend's keep-alive pool and streams the
 //! answer back; failures become short `text/plain` responses (see [`crate::rescue`]), never
 //! errors. An idempotent bodiless request whose connect failed is retried once on another
 //! backend.
@@ -17,6 +17,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
+use shadowgate::pool::{Conn, PoolError};
 use shadowgate::{remove_fixed_hop_by_hop, remove_hop_by_hop, ClientAddr, TeeBody};
 use tokio::time::Timeout;
 
@@ -142,16 +143,19 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-type Pending = Timeout<hyper_util::client::legacy::ResponseFuture>;
+/// What a backend's pool answers: the response head and the connection it came on.
+type Sent = Result<(Response<Incoming>, Conn<UpstreamBody>), PoolError>;
+/// The exchange, boxed once: the pool's future is large, and is not moved after this.
+type Pending = Timeout<Pin<Box<dyn Future<Output = Sent> + Send>>>;
 
 /// Sends the request to the lease's backend, its path joined to the backend's base path.
 fn send(lease: &Lease, mut parts: Parts, body: UpstreamBody) -> Result<Pending, http::Error> {
-    parts.uri = lease.uri_for(parts.uri.path_and_query())?;
-    let upstream = lease.upstream();
-    Ok(tokio::time::timeout(
-        upstream.timeout(),
-        upstream.client().request(Request::from_parts(parts, body)),
-    ))
+    let (uri, pool) = lease.target(parts.uri.path_and_query())?;
+    parts.uri = uri;
+    let request = Request::from_parts(parts, body);
+    let exchange: Pin<Box<dyn Future<Output = Sent> + Send>> =
+        Box::pin(async move { pool.send(request).await });
+    Ok(tokio::time::timeout(lease.upstream().timeout(), exchange))
 }
 
 /// Answers an upstream failure and counts it for the backend; a failure that was the client's
@@ -250,9 +254,14 @@ impl Future for ForwardFuture {
                         .take()
                         .expect("a waiting ForwardFuture holds its lease until it completes");
                     let error = match result {
-                        Ok(Ok(response)) => {
+                        Ok(Ok((response, conn))) => {
                             lease.count(UpstreamOutcome::Ok);
-                            return Poll::Ready(Ok(pass_back(response, upgrade.take(), lease)));
+                            return Poll::Ready(Ok(pass_back(
+                                response,
+                                conn,
+                                upgrade.take(),
+                                lease,
+                            )));
                         }
                         Ok(Err(e)) => e,
                         Err(elapsed) => return Poll::Ready(Ok(rescue_response(&elapsed, &lease))),
@@ -286,9 +295,11 @@ impl Future for ForwardFuture {
 }
 
 /// The upstream's response for the client: hop-by-hop headers removed (a `101` keeps its upgrade
-/// headers and is bridged), the body streamed, holding the backend's in-flight slot.
+/// headers and is bridged), the body streamed, holding the backend's in-flight slot and the
+/// connection (back to the pool when the body has ended).
 fn pass_back(
     mut response: Response<Incoming>,
+    conn: Conn<UpstreamBody>,
     upgrade: Option<PendingUpgrade>,
     lease: Lease,
 ) -> Response<ProxyBody> {
@@ -305,8 +316,8 @@ fn pass_back(
         None => Some(lease),
     };
     response.map(|body| match lease {
-        Some(lease) => ProxyBody::upstream(body, lease),
-        // The tunnel holds the lease; a 101 has no body.
+        Some(lease) => ProxyBody::upstream(body, lease, conn),
+        // The tunnel holds the lease and the connection's stream; a 101 has no body.
         None => ProxyBody::full(bytes::Bytes::new()),
     })
 }

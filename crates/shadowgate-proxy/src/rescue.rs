@@ -78,7 +78,7 @@ pub(crate) fn rescue(error: &(dyn Error + 'static)) -> Rescue {
         if e.is::<tokio::time::error::Elapsed>() {
             return TIMED_OUT;
         }
-        if let Some(e) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+        if let Some(e) = e.downcast_ref::<shadowgate::pool::PoolError>() {
             if e.is_connect() {
                 return UNREACHABLE;
             }

@@ -4,17 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::ClientConfig;
 
 use crate::copy::CopyBody;
 use crate::error::BuildError;
+use crate::pool::{Pool, PoolSettings};
 use crate::target::TargetConfig;
 
-pub(crate) type CopyClient = Client<HttpsConnector<HttpConnector>, CopyBody>;
+pub(crate) type CopyClient = Pool<CopyBody>;
 
 /// How long an idle pooled connection to a target is kept.
 pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,20 +29,16 @@ pub(crate) fn default_tls() -> Result<ClientConfig, BuildError> {
         .with_no_client_auth())
 }
 
-/// A client for one target; at most `workers` idle connections are kept.
+/// A client for one target, connecting within the target's timeout; at most `workers` idle
+/// connections are kept.
 pub(crate) fn build_client(tls: ClientConfig, target: &TargetConfig) -> CopyClient {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(target.timeout));
-    let https = HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(target.workers)
-        .build(https)
+    Pool::new(
+        &target.target_url,
+        Some(&tls),
+        PoolSettings {
+            connect_timeout: target.timeout,
+            idle_timeout: POOL_IDLE_TIMEOUT,
+            max_idle: target.workers,
+        },
+    )
 }

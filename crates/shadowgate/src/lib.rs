@@ -77,6 +77,7 @@ mod metrics;
 mod observer;
 mod outcome;
 mod policy;
+pub mod pool;
 mod rate;
 mod registry;
 mod request_id;

@@ -111,19 +111,28 @@ impl TargetUrl {
     /// The URI of a request for `path_and_query` (`/` when absent) at this URL: the raw path and
     /// query unchanged, after the base path. Only a base path allocates.
     pub fn join(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
-        let path_and_query = match path_and_query {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(self.joined(path_and_query)?)
+            .build()
+    }
+
+    /// The same request-target in origin form (`/base/path?query`, no scheme or authority), as
+    /// an HTTP/1.1 request to an origin server carries it.
+    pub fn origin_form(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        Ok(Uri::from(self.joined(path_and_query)?))
+    }
+
+    fn joined(&self, path_and_query: Option<&PathAndQuery>) -> Result<PathAndQuery, http::Error> {
+        Ok(match path_and_query {
             Some(pq) if self.base_path.is_empty() => pq.clone(),
             None if self.base_path.is_empty() => PathAndQuery::from_static("/"),
             pq => {
                 let pq = pq.map_or("/", PathAndQuery::as_str);
                 PathAndQuery::try_from(format!("{}{pq}", self.base_path))?
             }
-        };
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
+        })
     }
 }
 

@@ -235,7 +235,7 @@ impl Worker {
         req: http::Request<CopyBody>,
         mut keeper: Option<Keeper>,
     ) -> Result<http::StatusCode, Box<dyn std::error::Error + Send + Sync>> {
-        let resp = self.client.request(req).await?;
+        let (resp, conn) = self.client.send(req).await?;
         let status = resp.status();
         if keeper
             .as_mut()
@@ -252,6 +252,8 @@ impl Worker {
                 }
             }
         }
+        // Read to the end: the connection can take the next copy.
+        conn.release();
         if let Some(k) = keeper {
             k.finish();
         }

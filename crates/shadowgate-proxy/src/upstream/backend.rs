@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use http::uri::PathAndQuery;
 use http::Uri;
 
+use super::client::BackendPool;
 use crate::metrics::{BackendMetrics, ProxyMetrics};
 use crate::settings::BackendUrl;
 
@@ -14,8 +15,8 @@ use crate::settings::BackendUrl;
 pub(crate) struct Backend {
     /// `SCHEME://AUTHORITY[/BASE]` (no trailing `/`), for logs and the `backend` label.
     pub(crate) url: Box<str>,
-    /// Where requests go: the URL checked by the settings.
-    target: BackendUrl,
+    /// Its own keep-alive connections.
+    pub(crate) pool: BackendPool,
     /// Its weight under `weighted_round_robin` (at least 1).
     pub(crate) weight: u32,
     pub(crate) metrics: BackendMetrics,
@@ -25,31 +26,33 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
-    /// The backend at `url` (checked by [`BackendUrl`]), its metric handles resolved.
+    /// The backend at `url` (checked by [`BackendUrl`]) reached through `pool`, its metric
+    /// handles resolved.
     pub(crate) fn new(
         upstream: &str,
         url: &BackendUrl,
         weight: u32,
         metrics: &ProxyMetrics,
+        pool: BackendPool,
     ) -> Self {
         let label = url.to_string();
         Self {
             metrics: metrics.backend(upstream, &label),
             url: label.into(),
-            target: url.clone(),
+            pool,
             weight: weight.max(1),
             in_flight: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
         }
     }
 
-    /// The upstream URI for a request to `path_and_query`: the raw path and query unchanged,
-    /// after the backend's base path (the only case that allocates).
+    /// The request-target (origin form) for a request to `path_and_query`: the raw path and
+    /// query unchanged, after the backend's base path (the only case that allocates).
     pub(crate) fn uri_for(
         &self,
         path_and_query: Option<&PathAndQuery>,
     ) -> Result<Uri, http::Error> {
-        self.target.join(path_and_query)
+        self.pool.uri_for(path_and_query)
     }
 
     /// Whether it takes requests now.
@@ -90,6 +93,15 @@ impl Backend {
             .is_ok()
     }
 
+    /// A backend at `url` with its own pool (unit tests do not send on it).
+    #[cfg(test)]
+    pub(crate) fn for_test(url: &str, weight: u32, metrics: &ProxyMetrics) -> Self {
+        let url = url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+        let tls = super::client::tls_config(false).unwrap_or_else(|e| panic!("{e}"));
+        let pool = super::client::pool(&url, &tls, std::time::Duration::from_secs(1));
+        Backend::new("test", &url, weight, metrics, pool)
+    }
+
     /// One request in flight fewer.
     pub(crate) fn release(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -103,16 +115,16 @@ mod tests {
     fn backend(url: &str) -> Backend {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = ProxyMetrics::register(&mut registry);
-        Backend::new("test", &url.parse().unwrap(), 1, &metrics)
+        Backend::for_test(url, 1, &metrics)
     }
 
     #[test]
     fn rewrite_keeps_raw_path_and_joins_base_path() {
         let pq = PathAndQuery::from_static("/a/%2F..//b?x=%20&y");
         let uri = backend("http://a:1").uri_for(Some(&pq)).unwrap();
-        assert_eq!(uri.to_string(), "http://a:1/a/%2F..//b?x=%20&y");
+        assert_eq!(uri.to_string(), "/a/%2F..//b?x=%20&y");
         let uri = backend("https://a:1/base/").uri_for(Some(&pq)).unwrap();
-        assert_eq!(uri.to_string(), "https://a:1/base/a/%2F..//b?x=%20&y");
+        assert_eq!(uri.to_string(), "/base/a/%2F..//b?x=%20&y");
     }
 
     #[test]

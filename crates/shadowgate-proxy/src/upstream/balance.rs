@@ -248,10 +248,7 @@ mod tests {
         weights
             .iter()
             .enumerate()
-            .map(|(i, &w)| {
-                let url = format!("http://b{i}:80").parse().unwrap();
-                Backend::new("test", &url, w, &metrics)
-            })
+            .map(|(i, &w)| Backend::for_test(&format!("http://b{i}:80"), w, &metrics))
             .collect()
     }
 

@@ -1,6 +1,6 @@
-//! The upstream's own keep-alive client (a pool separate from every other upstream's and every
-//! shadow target's), speaking HTTP/1.1 to `http://` and `https://` backends, and the request body
-//! it sends.
+//! What an upstream's backends are reached with: the TLS client configuration of its
+//! `https://` backends (each backend has its own keep-alive [`shadowgate::pool::Pool`], separate
+//! from every other backend's and every shadow target's), and the request body it sends.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,24 +10,23 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use pin_project_lite::pin_project;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use shadowgate::pool::{Pool, PoolSettings};
 use shadowgate::TeeBody;
+
+use crate::settings::BackendUrl;
 
 /// How long an idle pooled upstream connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle connections kept per backend: enough for every connection a benchmark opens.
 const POOL_MAX_IDLE_PER_HOST: usize = 1024;
 
-/// The client of one upstream.
-pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+/// The keep-alive client of one backend.
+pub(crate) type BackendPool = Pool<UpstreamBody>;
 
 pin_project! {
     /// What is sent to a backend: the client's (possibly teed) body, or nothing (a retry of a
@@ -80,36 +79,35 @@ impl Body for UpstreamBody {
     }
 }
 
-/// A client connecting within `connect_timeout`; `https://` backends are verified against the
+/// The TLS client configuration of an upstream's `https://` backends: verified against the
 /// webpki roots unless `skip_verify`.
-pub(crate) fn build(
-    connect_timeout: Duration,
-    skip_verify: bool,
-) -> Result<UpstreamClient, rustls::Error> {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(connect_timeout));
-    http.enforce_http(false);
+pub(crate) fn tls_config(skip_verify: bool) -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let tls = if skip_verify {
+    Ok(if skip_verify {
         tls.dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
             .with_no_client_auth()
     } else {
-        tls.with_webpki_roots().with_no_client_auth()
-    };
-    let https = HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-        .build(https))
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        tls.with_root_certificates(roots).with_no_client_auth()
+    })
+}
+
+/// The keep-alive pool of the backend at `url`, connecting within `connect_timeout`.
+pub(crate) fn pool(url: &BackendUrl, tls: &ClientConfig, connect_timeout: Duration) -> BackendPool {
+    Pool::new(
+        url,
+        Some(tls),
+        PoolSettings {
+            connect_timeout,
+            idle_timeout: POOL_IDLE_TIMEOUT,
+            max_idle: POOL_MAX_IDLE_PER_HOST,
+        },
+    )
 }
 
 /// `tls_skip_verify`: any certificate for any name is accepted (the handshake signatures are

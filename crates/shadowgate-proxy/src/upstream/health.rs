@@ -179,12 +179,18 @@ fn probe(
     up: &Upstream,
     index: usize,
 ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
-    let client = up.client.clone();
-    let (uri, timeout) = match (up.backend(index), up.health_check.as_ref()) {
-        (Some(b), Some(check)) => (b.uri_for(Some(&check.path)), check.settings.timeout),
-        _ => (http::Uri::builder().build(), std::time::Duration::ZERO),
+    let check = match (up.backend(index), up.health_check.as_ref()) {
+        (Some(b), Some(check)) => Some((
+            b.uri_for(Some(&check.path)),
+            b.pool.clone(),
+            check.settings.timeout,
+        )),
+        _ => None,
     };
     async move {
+        let Some((uri, pool, timeout)) = check else {
+            return Err(String::from("no such backend or check"));
+        };
         let uri = uri.map_err(|e| format!("the check URL is invalid: {e}"))?;
         let mut request = Request::new(UpstreamBody::Empty);
         *request.method_mut() = Method::GET;
@@ -194,13 +200,15 @@ fn probe(
             HeaderValue::from_static("shadowgate-health-check"),
         );
         let exchange = async move {
-            let response = client
-                .request(request)
+            let (response, conn) = pool
+                .send(request)
                 .await
                 .map_err(|e| ErrorChain(&e).to_string())?;
             let status = response.status();
             // Read the (small) body so the connection can be reused.
-            let _ = response.into_body().collect().await;
+            if response.into_body().collect().await.is_ok() {
+                conn.release();
+            }
             if status.is_success() || status.is_redirection() {
                 Ok(())
             } else {

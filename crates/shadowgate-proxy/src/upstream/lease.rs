@@ -6,25 +6,26 @@ use std::sync::Arc;
 use http::uri::PathAndQuery;
 
 use super::backend::Backend;
-use super::Upstream;
+use super::{BackendPool, Upstream};
 use crate::metrics::UpstreamOutcome;
 
 /// One request in flight on one backend; dropping it (when the response body ends or is
 /// dropped) frees the slot.
 pub(crate) struct Lease {
     pub(super) upstream: Arc<Upstream>,
+    /// Always one of the upstream's backends ([`Upstream::lease`] makes sure).
     pub(super) index: usize,
 }
 
 impl Lease {
     /// The backend it holds a slot on.
-    pub(crate) fn backend(&self) -> Option<&Backend> {
-        self.upstream.backend(self.index)
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.upstream.backends[self.index]
     }
 
-    /// The backend's URL (`"-"` cannot happen: the index comes from the pool).
+    /// The backend's URL.
     pub(crate) fn url(&self) -> &str {
-        self.backend().map_or("-", |b| &b.url)
+        &self.backend().url
     }
 
     /// The upstream it belongs to.
@@ -32,22 +33,19 @@ impl Lease {
         &self.upstream
     }
 
-    /// Builds the URI of a request to `path_and_query` on this backend.
-    pub(crate) fn uri_for(
+    /// The request-target of a request to `path_and_query` on this backend, and the backend's
+    /// keep-alive pool to send it on.
+    pub(crate) fn target(
         &self,
         path_and_query: Option<&PathAndQuery>,
-    ) -> Result<http::Uri, http::Error> {
-        match self.backend() {
-            Some(b) => b.uri_for(path_and_query),
-            None => http::Uri::builder().build(),
-        }
+    ) -> Result<(http::Uri, BackendPool), http::Error> {
+        let backend = self.backend();
+        Ok((backend.uri_for(path_and_query)?, backend.pool.clone()))
     }
 
     /// Counts the request's outcome for the backend.
     pub(crate) fn count(&self, outcome: UpstreamOutcome) {
-        if let Some(b) = self.backend() {
-            b.metrics.count(outcome);
-        }
+        self.backend().metrics.count(outcome);
     }
 
     /// The request never reached the backend: it is ejected (see [`Upstream::connect_failed`]).
@@ -72,8 +70,6 @@ impl std::fmt::Debug for Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(b) = self.backend() {
-            b.release();
-        }
+        self.backend().release();
     }
 }

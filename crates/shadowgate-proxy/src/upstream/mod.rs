@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use backend::Backend;
 use balance::Balancer;
 pub(crate) use balance::Unavailable;
-pub(crate) use client::{ClientBodyError, UpstreamBody, UpstreamClient};
+pub(crate) use client::{BackendPool, ClientBodyError, UpstreamBody};
 pub use error::UpstreamError;
 pub(crate) use lease::Lease;
 
@@ -38,7 +38,6 @@ pub(crate) struct Upstream {
     balancer: Balancer,
     /// Requests in flight per backend at most; 0 is unlimited.
     max_connections: usize,
-    client: UpstreamClient,
     timeout: Duration,
     health_check: Option<ActiveCheck>,
     eject_for: Duration,
@@ -92,8 +91,16 @@ impl Upstream {
                 url: settings.backends[i].url.to_string(),
             });
         }
+        let tls =
+            client::tls_config(settings.tls_skip_verify).map_err(|source| UpstreamError::Tls {
+                upstream: name.to_owned(),
+                source,
+            })?;
         let backends: Vec<Backend> = (settings.backends.iter())
-            .map(|b| Backend::new(name, &b.url, b.weight, metrics))
+            .map(|b| {
+                let pool = client::pool(&b.url, &tls, settings.connect_timeout);
+                Backend::new(name, &b.url, b.weight, metrics, pool)
+            })
             .collect();
         let health_check = match &settings.health_check {
             None => None,
@@ -107,18 +114,11 @@ impl Upstream {
                 settings: check.clone(),
             }),
         };
-        let client = client::build(settings.connect_timeout, settings.tls_skip_verify).map_err(
-            |source| UpstreamError::Tls {
-                upstream: name.to_owned(),
-                source,
-            },
-        )?;
         Ok(Arc::new(Upstream {
             name: name.into(),
             balancer: Balancer::new(settings.balance, &backends),
             backends: backends.into_boxed_slice(),
             max_connections: settings.max_connections,
-            client,
             timeout: settings.timeout,
             health_check,
             eject_for: settings.eject_for,
@@ -165,11 +165,6 @@ impl Upstream {
         self.backends.len()
     }
 
-    /// The pool's client.
-    pub(crate) fn client(&self) -> &UpstreamClient {
-        &self.client
-    }
-
     /// How long a response head may take.
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
@@ -187,10 +182,12 @@ impl Upstream {
             .balancer
             .pick(&self.backends, self.max_connections, client, exclude);
         match picked {
-            Ok(index) => Ok(Lease {
+            Ok(index) if index < self.backends.len() => Ok(Lease {
                 upstream: Arc::clone(self),
                 index,
             }),
+            // A balancer picks among the backends it is given: cannot happen.
+            Ok(_) => Err(Unavailable::NoHealthy),
             Err(why) => {
                 if exclude.is_none() {
                     self.unavailable.inc();
