@@ -8,14 +8,17 @@
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use http::header::{Entry, HeaderMap, HeaderName, HeaderValue, COOKIE, HOST};
+use http::header::{Entry, HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, HOST};
 use http::request::Parts;
 use http::{Request, Version};
-use shadowgate::{ensure_request_id, remove_connection_named, take_mirror_marks, ClientAddr};
+use shadowgate::{
+    ensure_request_id, new_request_id, remove_connection_named, take_mirror_marks, ClientAddr,
+};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Why a request's `Host` is refused (400, never forwarded, never copied), if it is: several
 /// `Host` headers, a `Host` that disagrees with the request's authority (h2 `:authority`, or an
@@ -79,6 +82,37 @@ fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
+/// The headers [`Peer::prepare`] acts on, found in one walk over the head: each lookup or
+/// removal costs a hash and a probe, present or not, and most heads carry none of these but
+/// `Host`.
+#[derive(Debug, Default)]
+struct Seen {
+    connection: bool,
+    marks: bool,
+    request_id: bool,
+    host: Option<HeaderValue>,
+}
+
+impl Seen {
+    fn scan(headers: &HeaderMap) -> Self {
+        let mut seen = Seen::default();
+        for (name, value) in headers {
+            if name == CONNECTION {
+                seen.connection = true;
+            } else if name == HOST {
+                seen.host = Some(value.clone());
+            } else {
+                match name.as_str() {
+                    "x-mirror" | "x-mirrored-from" => seen.marks = true,
+                    "x-request-id" => seen.request_id = true,
+                    _ => {}
+                }
+            }
+        }
+        seen
+    }
+}
+
 /// The client end of one connection, formatted once per connection rather than per request.
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
@@ -102,10 +136,14 @@ impl Peer {
     /// when a mirror target samples by client address, the address itself (an extension costs
     /// an allocation, so only then).
     pub(crate) fn prepare<B>(&self, req: &mut Request<B>, client_addr: bool, trust_marks: bool) {
+        let seen = Seen::scan(req.headers());
         // First, so that `Connection` only ever removes what the client sent, never the
-        // headers added below (and hop.rs protects Host, X-Forwarded-* and X-Request-Id).
-        remove_connection_named(req.headers_mut());
-        if !trust_marks {
+        // headers added below (and hop.rs protects Host, X-Forwarded-* and X-Request-Id, so
+        // what `seen` says of those stays true).
+        if seen.connection {
+            remove_connection_named(req.headers_mut());
+        }
+        if !trust_marks && seen.marks {
             // The primary must not be told by a client that a request is a copy. A marked
             // request keeps the fact as an extension, so the layer still refuses to copy it
             // (`skipped_loop`): two header lookups, an allocation only for a marked request.
@@ -116,18 +154,25 @@ impl Peer {
         }
         // The upstream sees the client's Host; an HTTP/2 client sends `:authority` instead, so
         // only then is a header value built from the URI.
-        if !req.headers().contains_key(HOST) {
+        let mut host = seen.host;
+        if host.is_none() {
             let authority = req.uri().authority();
-            if let Some(a) = authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
-                req.headers_mut().insert(HOST, a);
+            host = authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+            if let Some(a) = &host {
+                req.headers_mut().insert(HOST, a.clone());
             }
         }
         if req.version() == Version::HTTP_2 {
             join_cookies(req.headers_mut());
         }
         let headers = req.headers_mut();
-        ensure_request_id(headers);
-        let host = headers.get(HOST).cloned();
+        // At most four headers are added below: one growth of the table, not several.
+        headers.reserve(4);
+        if seen.request_id {
+            ensure_request_id(headers);
+        } else {
+            headers.insert(X_REQUEST_ID.clone(), new_request_id());
+        }
         match headers.entry(&X_FORWARDED_FOR) {
             Entry::Vacant(e) => {
                 e.insert(self.ip.clone());

@@ -25,8 +25,13 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 /// clients usually send (`keep-alive`, `close`, `upgrade`) are either on the fixed list or name
 /// no header, and only other names are collected.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    remove_connection_named(headers);
-    remove_fixed_hop_by_hop(headers);
+    let present = fixed_present(headers);
+    // `Connection` is first on the list; what it names is never on the list, so `present`
+    // stays true after its removals.
+    if present & 1 != 0 {
+        remove_connection_named(headers);
+    }
+    remove_present(headers, present);
 }
 
 /// Removes the fixed hop-by-hop headers, `Connection` included, without reading `Connection`:
@@ -36,11 +41,24 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// One pass over the names present, then a removal only for those on the list: most heads carry
 /// none or one of the nine, and a removal costs a hash and a probe, present or not.
 pub fn remove_fixed_hop_by_hop(headers: &mut HeaderMap) {
+    let present = fixed_present(headers);
+    remove_present(headers, present);
+}
+
+/// Which of [`HOP_BY_HOP`] the head holds, bit `i` for entry `i`: one walk over its names.
+fn fixed_present(headers: &HeaderMap) -> u16 {
     let mut present = 0u16;
     for name in headers.keys() {
         if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
             present |= 1 << i;
         }
+    }
+    present
+}
+
+fn remove_present(headers: &mut HeaderMap, present: u16) {
+    if present == 0 {
+        return;
     }
     for (i, name) in HOP_BY_HOP.iter().enumerate() {
         if present & (1 << i) != 0 {
@@ -57,6 +75,11 @@ pub fn remove_fixed_hop_by_hop(headers: &mut HeaderMap) {
 pub fn remove_connection_named(headers: &mut HeaderMap) {
     let mut named: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(CONNECTION) {
+        // What nearly every `Connection` says, decided without splitting it.
+        let whole = value.as_bytes();
+        if whole.eq_ignore_ascii_case(b"keep-alive") || whole.eq_ignore_ascii_case(b"close") {
+            continue;
+        }
         for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
             let fixed = token.is_empty()
                 || token.eq_ignore_ascii_case("close")
@@ -109,6 +132,25 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_common_connection_values_remove_only_the_fixed_headers() {
+        for value in ["keep-alive", "Keep-Alive", "close", "CLOSE"] {
+            let mut h = HeaderMap::new();
+            h.insert("connection", HeaderValue::from_static(value));
+            h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+            h.insert("x-kept", HeaderValue::from_static("1"));
+            remove_hop_by_hop(&mut h);
+            let left: Vec<_> = h.keys().map(HeaderName::as_str).collect();
+            assert_eq!(left, ["x-kept"], "{value}");
+        }
+        // A value that is more than one of them is still read token by token.
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, X-Secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        assert!(h.is_empty(), "{h:?}");
+    }
 
     #[test]
     fn removes_standard_and_connection_named_headers() {

@@ -110,7 +110,7 @@ pub use metrics::{MirrorMetrics, Series, SeriesValue};
 pub use outcome::{OnOutcome, Outcome, OutcomeEvent};
 pub use policy::{ClientAddr, SampleBy, SampleRatio};
 pub use registry::ShutdownReport;
-pub use request_id::{ensure_request_id, is_valid_request_id, MAX_REQUEST_ID_LEN};
+pub use request_id::{ensure_request_id, is_valid_request_id, new_request_id, MAX_REQUEST_ID_LEN};
 pub use service::Mirror;
 pub use stats::TargetStats;
 pub use target::{

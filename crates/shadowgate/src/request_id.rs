@@ -37,14 +37,19 @@ pub fn is_valid_request_id(id: &HeaderValue) -> bool {
 }
 
 /// A new id: 32 lowercase hex digits, a random per-process half and a counter half, so ids are
-/// unique within a process and collide across processes only by chance (1 in 2^64).
-pub(crate) fn new_request_id() -> HeaderValue {
-    static PREFIX: OnceLock<u64> = OnceLock::new();
+/// unique within a process and collide across processes only by chance (1 in 2^64). For a
+/// caller that knows the request has no `X-Request-Id` (else [`ensure_request_id`]).
+pub fn new_request_id() -> HeaderValue {
+    static PREFIX: OnceLock<[u8; 16]> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(|| fastrand::u64(..));
+    let prefix = PREFIX.get_or_init(|| {
+        let mut digits = [0u8; 16];
+        hex(fastrand::u64(..), &mut digits);
+        digits
+    });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut buf = [0u8; 32];
-    hex(prefix, &mut buf[..16]);
+    buf[..16].copy_from_slice(prefix);
     hex(n, &mut buf[16..]);
     // The buffer holds hex digits only, which are always a valid header value.
     HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
